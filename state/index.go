@@ -1,0 +1,199 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+)
+
+// Hash is a payload hash: the first 16 bytes of the SHA-256 of a canonical
+// payload, computed by the caller.
+type Hash [16]byte
+
+// String returns the hash in lowercase hex.
+func (h Hash) String() string {
+	return hex.EncodeToString(h[:])
+}
+
+// Entry is the checkpoint state of one account.
+type Entry struct {
+	// Hash is the hash of the last payload Atlas acknowledged; valid when
+	// Acked is true.
+	Hash  Hash
+	Acked bool
+
+	// RejectedHash is the hash of the last payload Atlas rejected with a
+	// 4xx status; valid when Rejected is true. An acknowledgement of a
+	// later payload deletes the rejection.
+	RejectedHash Hash
+	Rejected     bool
+}
+
+// Index is a read-only snapshot of one job's checkpoint and rejected rows,
+// loaded once per run for the diff. It is safe for concurrent reads.
+//
+// The layout keeps a million accounts in tens of megabytes, far less than
+// a map[string]Entry (a map entry costs a string header, the string's own
+// allocation and the slot overhead): all external IDs are concatenated in
+// ascending byte order in one string, and Get finds an ID by binary search
+// over the end offsets. Rejections are few in normal operation, so they
+// live in a second, sparse pair of slices.
+type Index struct {
+	ids    string   // external IDs, concatenated in ascending byte order
+	ends   []uint32 // ends[i] is the offset in ids just past the i-th ID
+	hashes []Hash   // acknowledged hash of the i-th ID; zero if not acked
+	acked  []bool   // whether the i-th ID has a checkpoint row
+
+	rejectedAt     []uint32 // ascending positions of the IDs that have a rejected row
+	rejectedHashes []Hash   // rejected hash for each position in rejectedAt
+}
+
+// Len returns the number of accounts in the index: those with a
+// checkpoint row, a rejected row or both.
+func (ix *Index) Len() int {
+	if ix == nil {
+		return 0
+	}
+	return len(ix.ends)
+}
+
+// Get returns the state of the account with externalID, and false if the
+// job has neither a checkpoint nor a rejected row for it. A nil Index is
+// empty.
+func (ix *Index) Get(externalID string) (Entry, bool) {
+	n := ix.Len()
+	if n == 0 {
+		return Entry{}, false
+	}
+	i := sort.Search(n, func(i int) bool { return ix.id(i) >= externalID })
+	if i == n || ix.id(i) != externalID {
+		return Entry{}, false
+	}
+
+	entry := Entry{Hash: ix.hashes[i], Acked: ix.acked[i]}
+	j := sort.Search(len(ix.rejectedAt), func(j int) bool { return ix.rejectedAt[j] >= uint32(i) })
+	if j < len(ix.rejectedAt) && ix.rejectedAt[j] == uint32(i) {
+		entry.RejectedHash = ix.rejectedHashes[j]
+		entry.Rejected = true
+	}
+	return entry, true
+}
+
+func (ix *Index) id(i int) string {
+	start := uint32(0)
+	if i > 0 {
+		start = ix.ends[i-1]
+	}
+	return ix.ids[start:ix.ends[i]]
+}
+
+// LoadIndex reads the job's checkpoint and rejected rows into an Index. A
+// job without state gives an empty Index.
+func (s *Store) LoadIndex(ctx context.Context, job string) (*Index, error) {
+	id, err := s.lookupJob(ctx, job)
+	if errors.Is(err, errNoJob) {
+		return &Index{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	ix, err := s.loadIndex(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("load checkpoint of job %q from state file %s: %w", job, s.path, err)
+	}
+	return ix, nil
+}
+
+// loadIndex merges both tables in one ordered query. SQLite returns the
+// compound SELECT by merging the two primary-key scans, which already run
+// in external_id order, so no sort happens in SQLite or here. The BINARY
+// collation that orders the rows compares bytes, as Go compares strings.
+func (s *Store) loadIndex(ctx context.Context, jobID int64) (*Index, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT external_id, hash, 1 AS acked FROM checkpoint WHERE job_id = ?1
+		 UNION ALL
+		 SELECT external_id, hash, 0 AS acked FROM rejected WHERE job_id = ?1
+		 ORDER BY external_id`, jobID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+
+	var b indexBuilder
+	for rows.Next() {
+		// RawBytes avoids one allocation per row: add copies the bytes.
+		var externalID, hash sql.RawBytes
+		var acked bool
+		if err := rows.Scan(&externalID, &hash, &acked); err != nil {
+			return nil, err
+		}
+		if err := b.add(externalID, hash, acked); err != nil {
+			return nil, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return b.finish(), nil
+}
+
+// indexBuilder collects rows in ascending external_id order. A row from
+// checkpoint and one from rejected with the same ID merge into one entry.
+type indexBuilder struct {
+	ids []byte
+	ix  Index
+}
+
+func (b *indexBuilder) add(externalID, hash []byte, acked bool) error {
+	if len(hash) != len(Hash{}) {
+		return fmt.Errorf("row for external ID %q has a %d-byte hash, expected %d", externalID, len(hash), len(Hash{}))
+	}
+	var h Hash
+	copy(h[:], hash)
+
+	n := len(b.ix.ends)
+	if n == 0 || !bytes.Equal(externalID, b.lastID()) {
+		if n > 0 && bytes.Compare(externalID, b.lastID()) < 0 {
+			return fmt.Errorf("rows out of order: external ID %q after %q", externalID, b.lastID())
+		}
+		if len(b.ids)+len(externalID) > math.MaxUint32 {
+			return errors.New("external IDs of the job exceed 4 GiB")
+		}
+		b.ids = append(b.ids, externalID...)
+		b.ix.ends = append(b.ix.ends, uint32(len(b.ids)))
+		b.ix.hashes = append(b.ix.hashes, Hash{})
+		b.ix.acked = append(b.ix.acked, false)
+		n++
+	}
+
+	last := n - 1
+	if acked {
+		b.ix.hashes[last] = h
+		b.ix.acked[last] = true
+		return nil
+	}
+	b.ix.rejectedAt = append(b.ix.rejectedAt, uint32(last))
+	b.ix.rejectedHashes = append(b.ix.rejectedHashes, h)
+	return nil
+}
+
+func (b *indexBuilder) lastID() []byte {
+	n := len(b.ix.ends)
+	start := uint32(0)
+	if n > 1 {
+		start = b.ix.ends[n-2]
+	}
+	return b.ids[start:b.ix.ends[n-1]]
+}
+
+func (b *indexBuilder) finish() *Index {
+	ix := b.ix
+	ix.ids = string(b.ids)
+	return &ix
+}
