@@ -45,7 +45,7 @@ func (in *inputReader) Read(p []byte) (int, error) {
 	in.bytesRead.Store(in.offset)
 	if err == io.EOF && len(in.pending) > 0 {
 		// The file ends inside a multi-byte sequence.
-		in.invalid = append(in.invalid, in.pendingAt)
+		in.recordInvalid(in.pending, in.pendingAt)
 		in.pending = in.pending[:0]
 	}
 	return n, err
@@ -88,19 +88,24 @@ func (in *inputReader) scan(chunk []byte, base int64) {
 			break
 		}
 	}
-	body := rest[:cut]
-	if !utf8.Valid(body) {
-		for j := 0; j < len(body); {
-			r, size := utf8.DecodeRune(body[j:])
-			if r == utf8.RuneError && size == 1 {
-				in.invalid = append(in.invalid, base+int64(i+j))
-			}
-			j += size
-		}
+	if body := rest[:cut]; !utf8.Valid(body) {
+		in.recordInvalid(body, base+int64(i))
 	}
 	if cut < len(rest) {
 		in.pending = append(in.pending[:0], rest[cut:]...)
 		in.pendingAt = base + int64(i+cut)
+	}
+}
+
+// recordInvalid appends the offsets of the invalid bytes in data, which
+// starts at file offset base.
+func (in *inputReader) recordInvalid(data []byte, base int64) {
+	for j := 0; j < len(data); {
+		r, size := utf8.DecodeRune(data[j:])
+		if r == utf8.RuneError && size == 1 {
+			in.invalid = append(in.invalid, base+int64(j))
+		}
+		j += size
 	}
 }
 
