@@ -1,7 +1,7 @@
 // Package state owns atlas-sync's SQLite state file: schema migrations, the
 // checkpoint of acknowledged payload hashes, rejected rows, per-job cursors
 // and counters, run history, and the lock that allows one process per file.
-// It knows nothing about HTTP, Atlas or source formats.
+// HTTP, the Atlas API and source formats are outside its scope.
 //
 // The process lock uses flock(2), so the package builds on Unix systems only.
 package state

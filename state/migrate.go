@@ -27,7 +27,7 @@ type migration struct {
 //
 // Time columns are Unix seconds (checkpoint.sent_at, schema_version,
 // jobs.created_at) or Unix milliseconds (rejected.at, runs.started,
-// runs.finished), as each column's comment says.
+// runs.finished), as noted on each column.
 func migrations() []migration {
 	return []migration{
 		{

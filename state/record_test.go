@@ -521,3 +521,23 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+func TestRecordAckAndRejectionInOneBatch(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	err := s.Record(ctx, "crm",
+		[]Ack{{ExternalID: "a", Hash: hashOf("v1"), SentAt: time.Now()}},
+		[]Rejection{{ExternalID: "a", Hash: hashOf("v2"), Status: 422, At: time.Now()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ix, err := s.LoadIndex(ctx, "crm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Entry{Hash: hashOf("v1"), Acked: true, RejectedHash: hashOf("v2"), Rejected: true}
+	if entry, ok := ix.Get("a"); !ok || entry != want {
+		t.Errorf("Get(a) = %+v, %v; want %+v", entry, ok, want)
+	}
+}

@@ -27,7 +27,7 @@ const (
 	OutcomeFailed      = "failed"
 	OutcomeCanceled    = "canceled"
 	OutcomeBudget      = "budget"       // stopped at the request budget
-	OutcomeRateLimited = "rate_limited" // stopped because Atlas kept answering 429
+	OutcomeRateLimited = "rate_limited" // stopped because Atlas kept returning 429 Too Many Requests
 	OutcomeInterrupted = "interrupted"  // the process exited before FinishRun
 )
 
