@@ -24,6 +24,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"golang.org/x/text/encoding"
 	"golang.org/x/text/transform"
 
 	"github.com/atlas-sync/atlas-sync/sources"
@@ -58,7 +59,7 @@ type Options struct {
 type Source struct {
 	path    string
 	name    string
-	file    *os.File
+	file    io.Closer // the file, or the input of OpenReader
 	size    int64
 	input   *inputReader
 	buffer  *bufio.Reader
@@ -120,20 +121,28 @@ func Open(ctx context.Context, opts Options) (*Source, error) {
 	if s.name == "" {
 		s.name = opts.Path
 	}
-	s.input = newInputReader(file, s.isUTF8)
+	if err := s.start(file, decoder, opts); err != nil {
+		file.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// start sets up decoding and parsing of r and reads the header row.
+func (s *Source) start(r io.Reader, decoder encoding.Encoding, opts Options) error {
+	s.input = newInputReader(r, s.isUTF8)
 
 	var decoded io.Reader = s.input
 	if !s.isUTF8 {
+		var err error
 		decoded, err = s.decodingReader(decoder.NewDecoder(), opts.Encoding)
 		if err != nil {
-			file.Close()
-			return nil, err
+			return err
 		}
 	}
 	s.buffer = bufio.NewReaderSize(decoded, readBufferSize)
 	if err := s.skipBOM(); err != nil {
-		file.Close()
-		return nil, err
+		return err
 	}
 
 	s.reader = stdcsv.NewReader(s.buffer)
@@ -142,11 +151,10 @@ func Open(ctx context.Context, opts Options) (*Source, error) {
 	s.reader.ReuseRecord = true
 
 	if err := s.readHeader(); err != nil {
-		file.Close()
-		return nil, err
+		return err
 	}
 	s.values = make([]sources.Value, len(s.columns))
-	return s, nil
+	return nil
 }
 
 func checkDelimiter(d rune) error {
