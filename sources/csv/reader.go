@@ -7,9 +7,9 @@ import (
 )
 
 // OpenReader reads a CSV stream that is not a file of its own, such as an
-// entry of a ZIP archive, the same way Open reads a file. opts.Path only
-// names the input in error messages, and Name defaults to it; no file is
-// opened. size is the stream's length in bytes for Size, or 0 when it is
+// entry of a ZIP archive, the same way Open reads a file. No file is
+// opened: opts.Path names the input in error messages, and Name defaults
+// to it. size is the stream's length in bytes for Size, or 0 when it is
 // unknown. When r is an io.Closer, Close closes it, also when OpenReader
 // returns an error.
 func OpenReader(ctx context.Context, r io.Reader, size int64, opts Options) (*Source, error) {
