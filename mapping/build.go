@@ -43,11 +43,11 @@ func New(m config.Mapping, columns []string) (*Mapper, error) {
 	if m.ExternalID == "" {
 		b.add("mapping.external_id", "", "missing; name the column that holds the account's key in the CRM")
 	} else {
-		mapper.externalID = b.field("mapping.external_id", "externalId", "externalId", config.Field{Column: m.ExternalID})
+		mapper.externalID = b.field("mapping.external_id", "mapping.external_id", "externalId", "externalId", config.Field{Column: m.ExternalID})
 		mapper.top = append(mapper.top, topEntry{key: "externalId", keyJSON: keyJSON("externalId"), field: mapper.externalID})
 	}
 	if m.Name != "" {
-		name := b.field("mapping.name", "name", "name", config.Field{Column: m.Name})
+		name := b.field("mapping.name", "mapping.name", "name", "name", config.Field{Column: m.Name})
 		mapper.top = append(mapper.top, topEntry{key: "name", keyJSON: keyJSON("name"), field: name})
 	}
 
@@ -61,7 +61,7 @@ func New(m config.Mapping, columns []string) (*Mapper, error) {
 			b.add(prefix, "", "is set by mapping.external_id, mapping.name or mapping.custom_fields; remove it from fields")
 			continue
 		}
-		f := b.field(prefix, "field "+key, key, m.Fields[key])
+		f := b.field(prefix, prefix+".column", "field "+key, key, m.Fields[key])
 		mapper.top = append(mapper.top, topEntry{key: key, keyJSON: keyJSON(key), field: f})
 	}
 
@@ -70,7 +70,7 @@ func New(m config.Mapping, columns []string) (*Mapper, error) {
 			b.add("mapping.custom_fields", "", "contains an empty key; use the custom field's key in Atlas")
 			continue
 		}
-		f := b.field("mapping.custom_fields."+key, "custom field "+key, key, m.CustomFields[key])
+		f := b.field("mapping.custom_fields."+key, "mapping.custom_fields."+key+".column", "custom field "+key, key, m.CustomFields[key])
 		mapper.custom = append(mapper.custom, f)
 	}
 	if len(mapper.custom) > 0 {
@@ -147,7 +147,7 @@ func (b *builder) notFound(name string) string {
 	var hint string
 	for _, candidate := range b.columns {
 		if strings.EqualFold(candidate, strings.TrimSpace(name)) {
-			hint = fmt.Sprintf("did you mean %q? ", candidate)
+			hint = fmt.Sprintf(" (did you mean %q?)", candidate)
 			break
 		}
 	}
@@ -161,12 +161,13 @@ func (b *builder) notFound(name string) string {
 	for i, c := range listed {
 		quoted[i] = fmt.Sprintf("%q", c)
 	}
-	return fmt.Sprintf("no such column in the source; %sthe source has %s%s", hint, strings.Join(quoted, ", "), more)
+	return fmt.Sprintf("not found in the source%s; the source has %s%s", hint, strings.Join(quoted, ", "), more)
 }
 
-// field resolves one mapping entry. key is its YAML path, target names it in
-// row errors, and jsonKey is its key in the body.
-func (b *builder) field(key, target, jsonKey string, cfg config.Field) *field {
+// field resolves one mapping entry. key is its YAML path and columnKey the
+// path of its column setting, target names it in row errors, and jsonKey is
+// its key in the body.
+func (b *builder) field(key, columnKey, target, jsonKey string, cfg config.Field) *field {
 	f := &field{
 		keyJSON:     keyJSON(jsonKey),
 		target:      target,
@@ -197,17 +198,17 @@ func (b *builder) field(key, target, jsonKey string, cfg config.Field) *field {
 	if known && k == kindAddress {
 		b.addressParts(key, f, cfg)
 	} else {
-		b.singleColumn(key, f, cfg)
+		b.singleColumn(key, columnKey, f, cfg)
 	}
 	b.typeOptions(key, f, cfg)
 	return f
 }
 
-func (b *builder) singleColumn(key string, f *field, cfg config.Field) {
+func (b *builder) singleColumn(key, columnKey string, f *field, cfg config.Field) {
 	if cfg.Column == "" {
-		b.add(key+".column", "", "missing; name the source column")
+		b.add(columnKey, "", "missing; name the source column")
 	} else {
-		f.column = b.column(key+".column", cfg.Column)
+		f.column = b.column(columnKey, cfg.Column)
 		f.columnName = cfg.Column
 	}
 	if cfg.Street1 != "" || cfg.Street2 != "" || cfg.City != "" || cfg.State != "" || cfg.ZipCode != "" || cfg.Country != "" {

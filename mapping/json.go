@@ -11,11 +11,11 @@ import (
 
 const hexDigits = "0123456789abcdef"
 
-// appendString writes s as a JSON string with encoding/json's escaping and
-// HTML escaping off: '"', '\\' and control characters are escaped (\b, \f,
-// \n, \r, \t by name, the rest as \u00XX), U+2028 and U+2029 as \u2028 and
-// \u2029, and each invalid UTF-8 byte becomes \ufffd. Everything else is
-// written as is.
+// appendString writes s as a JSON string, escaped as encoding/json escapes
+// it with HTML escaping off. '"', '\\' and control characters are escaped
+// (\b, \f, \n, \r and \t by name, the rest as \u00XX). U+2028 and U+2029
+// become \u2028 and \u2029, and each invalid UTF-8 byte becomes \ufffd.
+// Everything else is written as is.
 func appendString(buf []byte, s string) []byte {
 	buf = append(buf, '"')
 	start := 0

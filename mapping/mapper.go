@@ -117,7 +117,8 @@ func (m *Mapper) appendCustomFields(buf, keyJSON []byte, rec sources.Record) ([]
 }
 
 // Columns returns the source columns the mapping reads, each once, in the
-// order of the mapping: external_id, name, fields and custom_fields by key.
+// order of the mapping: external_id, name, then fields and custom_fields by
+// key, with address parts in the order of their JSON keys.
 func (m *Mapper) Columns() []string {
 	return append([]string(nil), m.columns...)
 }

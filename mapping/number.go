@@ -180,8 +180,8 @@ func integerRangeError(s string) error {
 	return fmt.Errorf("number %q is out of range: it must be between %d and %d; use type decimal for larger values", s, int64(math.MinInt64), int64(math.MaxInt64))
 }
 
-// numberHint says what a valid value looks like, pointing out the usual
-// mistakes: thousands separators and a decimal comma.
+// numberHint describes a valid value and points out the usual mistakes,
+// thousands separators and a decimal comma.
 func numberHint(s string, decimal bool) string {
 	var hint string
 	if decimal {
