@@ -1,8 +1,8 @@
 // Package csv reads accounts from one delimited text file with a header
 // row, streaming it record by record in constant memory. It owns decoding
-// (UTF-8 validation or a configured legacy encoding) and record positions;
-// finding files in a directory or glob and mapping columns to Atlas fields
-// are left to its callers.
+// (UTF-8 validation or a configured legacy encoding) and record positions.
+// Finding files in a directory or glob, and mapping columns to Atlas
+// fields, are left to its callers.
 //
 // Parsing follows RFC 4180 as implemented by encoding/csv: fields may be
 // quoted, a quoted field may contain the delimiter, line breaks and doubled
@@ -50,7 +50,7 @@ type Options struct {
 
 	// Encoding of the file: "" or "utf-8" (default), "latin-1" or
 	// "iso-8859-1", "windows-1252" or "cp1252", or any label that
-	// golang.org/x/text/encoding/htmlindex knows.
+	// golang.org/x/text/encoding/htmlindex recognises.
 	Encoding string
 }
 
