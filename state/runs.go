@@ -39,6 +39,7 @@ const interruptedMessage = "the process exited before the run finished"
 type Counts struct {
 	Read        int64 `json:"read"`
 	Unchanged   int64 `json:"unchanged"`
+	Changed     int64 `json:"changed"` // new or changed rows: Sent + Rejected + Unsent
 	Sent        int64 `json:"sent"`
 	Created     int64 `json:"created"`
 	Updated     int64 `json:"updated"`
@@ -46,6 +47,7 @@ type Counts struct {
 	Unreadable  int64 `json:"unreadable"`
 	Duplicate   int64 `json:"duplicate"`
 	Skipped     int64 `json:"skipped"`
+	Unsent      int64 `json:"unsent"` // changed rows left for the next run
 	Retries     int64 `json:"retries"`
 	RateLimited int64 `json:"rate_limited"`
 }

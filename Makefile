@@ -1,0 +1,40 @@
+# atlas-sync build, test and demo targets. `make help` lists them.
+
+GO      ?= go
+BIN     ?= bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+
+# go-sqlite3 is a cgo package.
+export CGO_ENABLED := 1
+
+.PHONY: help build test test-short lint bench demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/atlas-sync and bin/atlas-emulator
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/atlas-sync .
+	$(GO) build -trimpath -o $(BIN)/atlas-emulator ./cmd/atlas-emulator
+
+test: ## run every test with the race detector, with a throwaway PostgreSQL when installed
+	scripts/with-postgres.sh $(GO) test -race -count=1 -timeout 30m ./...
+
+test-short: ## run the tests without the race detector and the long cases
+	$(GO) test -short -count=1 ./...
+
+lint: ## gofmt and go vet
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+bench: ## run the benchmarks; see docs/benchmarks.md
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+demo: build ## sync testdata/demo/accounts.csv into a local emulator, twice
+	scripts/demo.sh
+
+clean: ## remove build output
+	rm -rf $(BIN)

@@ -1,0 +1,392 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	stdsync "sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/atlas-sync/atlas-sync/mapping"
+	"github.com/atlas-sync/atlas-sync/sources"
+	"github.com/atlas-sync/atlas-sync/state"
+)
+
+// maxLoggedRowErrors bounds the per-row warnings of one run; further rows
+// are counted in the summary but not logged one by one.
+const maxLoggedRowErrors = 100
+
+// item is one changed account on its way to Atlas.
+type item struct {
+	payload  mapping.Payload
+	position string
+}
+
+// outcomeOf a request, sent from a worker to the checkpoint writer.
+type delivery struct {
+	item     item
+	atlasID  string
+	created  *bool
+	status   int    // HTTP status of a rejection
+	message  string // Atlas' message for a rejection
+	rejected bool
+	at       time.Time
+}
+
+// run is the state of one Engine.Run.
+type run struct {
+	e    *Engine
+	job  Job
+	opts RunOptions
+	log  *zap.Logger
+
+	counts counters
+
+	// stopSending is set when the run must send no further request but
+	// may still read and count the remaining changes: budget reached or
+	// rate limited. stopReason says why.
+	stopSending atomic.Bool
+	stopOnce    stdsync.Once
+	stopReason  error
+
+	// failure is the first fatal error; it stops reading and sending.
+	failMu  stdsync.Mutex
+	failure error
+
+	requests     atomic.Int64 // requests started, for max_requests
+	lastProgress atomic.Int64 // unix nanoseconds of the last non-429 answer
+
+	rowErrorsLogged atomic.Int64
+	source          sources.Source
+	readComplete    bool
+}
+
+func newRun(e *Engine, job Job, opts RunOptions, log *zap.Logger) *run {
+	r := &run{e: e, job: job, opts: opts, log: log}
+	r.lastProgress.Store(time.Now().UnixNano())
+	return r
+}
+
+// stop ends sending for a reason that leaves the run's data consistent
+// (budget, rate limit); reading goes on to count what is left.
+func (r *run) stop(reason error) {
+	r.stopOnce.Do(func() {
+		r.stopReason = reason
+		r.stopSending.Store(true)
+		r.log.Warn("stopped sending", zap.Error(reason))
+	})
+}
+
+// fail records a fatal error. The first one wins.
+func (r *run) fail(err error) {
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	if r.failure == nil {
+		r.failure = err
+	}
+}
+
+func (r *run) failed() error {
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	return r.failure
+}
+
+// execute reads the source and sends the changes. Errors end up in
+// r.failure; the caller turns them into an outcome.
+func (r *run) execute(ctx context.Context) {
+	store := r.e.store
+	cursor, err := store.Cursor(ctx, r.job.Name)
+	if err != nil {
+		r.fail(fmt.Errorf("read the cursor from the checkpoint: %w", err))
+		return
+	}
+	completed, err := store.CompletedRuns(ctx, r.job.Name)
+	if err != nil {
+		r.fail(fmt.Errorf("read the run history: %w", err))
+		return
+	}
+
+	src, err := r.job.Open(ctx, sources.OpenOptions{Full: r.opts.Full, Cursor: cursor, Run: completed})
+	if err != nil {
+		r.fail(fmt.Errorf("open source: %w", err))
+		return
+	}
+	r.source = src
+	defer func() {
+		if err := src.Close(); err != nil {
+			r.log.Warn("close source", zap.Error(err))
+		}
+	}()
+
+	mapper, err := mapping.New(r.job.Mapping, src.Columns())
+	if err != nil {
+		r.fail(fmt.Errorf("%w: mapping: %w", ErrConfig, err))
+		return
+	}
+	index, err := store.LoadIndex(ctx, r.job.Name)
+	if err != nil {
+		r.fail(fmt.Errorf("load checkpoint: %w", err))
+		return
+	}
+
+	r.pipeline(ctx, src, mapper, index)
+
+	if cs, ok := src.(sources.CursorSource); ok && r.readComplete && !r.opts.DryRun && r.failed() == nil && !r.stopSending.Load() {
+		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if next := cs.Cursor(); next != "" {
+			if err := store.SetCursor(saveCtx, r.job.Name, next); err != nil {
+				r.fail(fmt.Errorf("store the source cursor: %w", err))
+			}
+		}
+	}
+}
+
+// pipeline runs reader, workers and checkpoint writer, and returns when all
+// three have finished. Stop order: the reader stops first (ctx done, failure
+// or end of input), the workers finish the requests they hold, then the
+// writer commits the last batch.
+func (r *run) pipeline(ctx context.Context, src sources.Source, mapper *mapping.Mapper, index *state.Index) {
+	// readCtx ends reading and dispatching on cancellation or failure.
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+
+	// sendCtx carries the HTTP requests. It outlives ctx by the shutdown
+	// grace period so that requests already on the wire can be
+	// acknowledged and recorded; Kill ends it at once.
+	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSend()
+	pipelineDone := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			grace := time.NewTimer(r.e.settings.ShutdownGrace)
+			defer grace.Stop()
+			select {
+			case <-grace.C:
+			case <-r.opts.Kill:
+			case <-pipelineDone:
+			}
+		case <-r.opts.Kill:
+		case <-pipelineDone:
+		}
+		cancelSend()
+	}()
+	defer close(pipelineDone)
+
+	if r.job.MaxDuration > 0 {
+		budget := time.AfterFunc(r.job.MaxDuration, func() {
+			r.stop(fmt.Errorf("%w: max_duration %s elapsed", ErrBudget, r.job.MaxDuration))
+		})
+		defer budget.Stop()
+	}
+
+	work := make(chan item)
+	deliveries := make(chan delivery, r.e.settings.Workers*2)
+
+	var writerErr error
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		writerErr = r.writeCheckpoint(ctx, deliveries, stopReading)
+	}()
+
+	var workers stdsync.WaitGroup
+	for i := 0; i < r.e.settings.Workers; i++ {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for it := range work {
+				r.send(readCtx, sendCtx, it, deliveries, stopReading)
+			}
+		}()
+	}
+
+	r.read(readCtx, src, mapper, index, work)
+	close(work)
+	workers.Wait()
+	close(deliveries)
+	<-writerDone
+	if writerErr != nil {
+		r.fail(writerErr)
+	}
+}
+
+// read streams the source, maps and diffs each record and hands changed
+// accounts to the workers. It returns at the end of input, on a read error
+// or when readCtx is done.
+func (r *run) read(ctx context.Context, src sources.Source, mapper *mapping.Mapper, index *state.Index, work chan<- item) {
+	seen := newSeenSet()
+	for {
+		rec, err := src.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			r.readComplete = true
+			return
+		}
+		if err != nil {
+			if sources.IsRowError(err) {
+				r.counts.read.Add(1)
+				r.counts.unreadable.Add(1)
+				r.logRowError("unreadable row", err)
+				continue
+			}
+			if ctx.Err() == nil {
+				r.fail(fmt.Errorf("read source: %w", err))
+			}
+			return
+		}
+		r.counts.read.Add(1)
+
+		if rec.Skip != "" {
+			r.counts.skipped.Add(1)
+			r.log.Debug("row skipped", zap.String("position", rec.Position), zap.String("reason", rec.Skip))
+			continue
+		}
+		payload, err := mapper.Map(rec)
+		if err != nil {
+			r.counts.unreadable.Add(1)
+			r.logRowError("row cannot be mapped", err)
+			continue
+		}
+		if !seen.add(payload.ExternalID) {
+			r.counts.duplicate.Add(1)
+			r.logRowError("duplicate externalId", fmt.Errorf("%s: externalId %q appeared earlier in this run; only its first row is used", rec.Position, payload.ExternalID))
+			continue
+		}
+
+		if !r.changed(index, payload, rec.Position) {
+			continue
+		}
+		r.counts.changed.Add(1)
+		if r.opts.DryRun {
+			r.counts.unsent.Add(1)
+			if r.opts.DryRunOutput != nil {
+				fmt.Fprintf(r.opts.DryRunOutput, "%s\t%s\n", payload.ExternalID, rec.Position)
+			}
+			continue
+		}
+		if r.stopSending.Load() {
+			r.counts.unsent.Add(1)
+			continue
+		}
+
+		select {
+		case work <- item{payload: payload, position: rec.Position}:
+		case <-ctx.Done():
+			r.counts.unsent.Add(1)
+			return
+		}
+	}
+}
+
+// changed reports whether payload must be sent, counting the row as
+// unchanged or skipped otherwise.
+func (r *run) changed(index *state.Index, payload mapping.Payload, position string) bool {
+	if r.opts.Full {
+		return true
+	}
+	entry, ok := index.Get(payload.ExternalID)
+	if !ok {
+		return true
+	}
+	if entry.Acked && entry.Hash == payload.Hash {
+		r.counts.unchanged.Add(1)
+		return false
+	}
+	if entry.Rejected && entry.RejectedHash == payload.Hash {
+		// Atlas rejected exactly this payload before; sending it again
+		// would be rejected again. `atlas-sync rejected --retry` or a
+		// change to the row sends it again.
+		r.counts.skipped.Add(1)
+		r.log.Debug("row skipped: rejected before and unchanged", zap.String("external_id", payload.ExternalID), zap.String("position", position))
+		return false
+	}
+	return true
+}
+
+func (r *run) logRowError(msg string, err error) {
+	n := r.rowErrorsLogged.Add(1)
+	switch {
+	case n <= maxLoggedRowErrors:
+		r.log.Warn(msg, zap.Error(err))
+	case n == maxLoggedRowErrors+1:
+		r.log.Warn("further row errors are counted in the summary but not logged", zap.Int("logged", maxLoggedRowErrors))
+	}
+}
+
+// seenSet detects repeated externalIds within one run. It keeps a 64-bit
+// seeded hash per id instead of the id itself, so that a million ids take
+// about 40 MB instead of 100.
+//
+// NOTE: two different ids whose hashes collide would be taken for a
+// duplicate. At a million rows the chance is about 3 in 100 million per
+// run, and the seed changes every run, so the row is sent the next time.
+type seenSet struct {
+	seed maphash.Seed
+	ids  map[uint64]struct{}
+}
+
+func newSeenSet() *seenSet {
+	return &seenSet{seed: maphash.MakeSeed(), ids: make(map[uint64]struct{})}
+}
+
+// add records id and reports whether it was new.
+func (s *seenSet) add(id string) bool {
+	h := maphash.String(s.seed, id)
+	if _, dup := s.ids[h]; dup {
+		return false
+	}
+	s.ids[h] = struct{}{}
+	return true
+}
+
+// outcome turns the run's state into its outcome and error.
+func (r *run) outcome(ctx context.Context) (Outcome, error) {
+	if err := r.failed(); err != nil {
+		return OutcomeFailed, err
+	}
+	if ctx.Err() != nil {
+		return OutcomeCanceled, context.Cause(ctx)
+	}
+	if r.stopSending.Load() {
+		if errors.Is(r.stopReason, ErrRateLimited) {
+			return OutcomeRateLimited, r.stopReason
+		}
+		return OutcomeBudget, r.stopReason
+	}
+	if r.counts.rejected.Load() > 0 || r.counts.unreadable.Load() > 0 {
+		return OutcomePartial, nil
+	}
+	return OutcomeOK, nil
+}
+
+// counters are updated by the reader, the workers and the writer at once.
+type counters struct {
+	read, unchanged, changed, sent, created, updated atomic.Int64
+	rejected, unreadable, duplicate, skipped, unsent atomic.Int64
+	retries, rateLimited                             atomic.Int64
+}
+
+func (c *counters) snapshot() state.Counts {
+	return state.Counts{
+		Read:        c.read.Load(),
+		Unchanged:   c.unchanged.Load(),
+		Changed:     c.changed.Load(),
+		Sent:        c.sent.Load(),
+		Created:     c.created.Load(),
+		Updated:     c.updated.Load(),
+		Rejected:    c.rejected.Load(),
+		Unreadable:  c.unreadable.Load(),
+		Duplicate:   c.duplicate.Load(),
+		Skipped:     c.skipped.Load(),
+		Unsent:      c.unsent.Load(),
+		Retries:     c.retries.Load(),
+		RateLimited: c.rateLimited.Load(),
+	}
+}
