@@ -100,7 +100,7 @@ func TestCRMExportPayloads(t *testing.T) {
 	if missing.Column != "account_id" {
 		t.Errorf("first row error column %q, want account_id", missing.Column)
 	}
-	if !strings.Contains(missing.Error(), "missing externalId (column account_id)") {
+	if !strings.Contains(missing.Error(), "every account needs an externalId") {
 		t.Errorf("first row error %q does not report the missing externalId", missing)
 	}
 	badDate := rowErrors[1]

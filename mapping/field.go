@@ -88,7 +88,7 @@ func (f *field) externalID(values []sources.Value) (string, error) {
 		text = strings.TrimSpace(text)
 	}
 	if v.Null || text == "" {
-		return "", fmt.Errorf("missing externalId (column %s)", f.columnName)
+		return "", errors.New("the value is empty, but every account needs an externalId")
 	}
 	return text, nil
 }

@@ -162,13 +162,13 @@ func TestMapRowErrors(t *testing.T) {
 			name:   "missing externalId",
 			rec:    crmRecord(" ", "Orphan", "", "", "", "", "", "", "", "", ""),
 			column: "account_id",
-			want:   "crm.csv:2: column \"account_id\": missing externalId (column account_id)",
+			want:   "crm.csv:2: column \"account_id\": the value is empty, but every account needs an externalId (externalId)",
 		},
 		{
 			name:   "null externalId",
 			rec:    sources.Record{Position: "db id=1", Values: make([]sources.Value, len(crmColumns))},
 			column: "account_id",
-			want:   "missing externalId",
+			want:   "needs an externalId",
 		},
 		{
 			name:   "invalid number names the column and field",
