@@ -143,12 +143,23 @@ func selectGlob(pattern, object string) (selection, []string, error) {
 	}
 
 	groups := make(map[string]*candidate)
+	base := globBase(pattern)
 	for _, a := range archives {
-		if err := addArchive(groups, filepath.Dir(a), a); err != nil {
+		if err := addArchive(groups, base, a); err != nil {
 			return selection{}, nil, err
 		}
 	}
 	return newestComplete(pattern, sortedCandidates(groups), object)
+}
+
+// globBase returns the directory part of pattern before its first element
+// with a glob metacharacter.
+func globBase(pattern string) string {
+	dir := filepath.Dir(pattern)
+	for hasGlobMeta(dir) {
+		dir = filepath.Dir(dir)
+	}
+	return dir
 }
 
 // scanDirectory lists the export candidates in dir and in its immediate
@@ -220,7 +231,9 @@ func addArchive(groups map[string]*candidate, base, full string) error {
 		number, _ = strconv.Atoi(m[2])
 		groupName = filepath.Join(filepath.Dir(rel), m[1]+m[3])
 	}
-	key := strings.ToLower(groupName)
+	// Archives of the same name in different directories are different
+	// exports.
+	key := strings.ToLower(filepath.Join(filepath.Dir(full), filepath.Base(groupName)))
 	c, ok := groups[key]
 	if !ok {
 		c = &candidate{name: groupName, zip: true}
