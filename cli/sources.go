@@ -10,6 +10,7 @@ import (
 	"github.com/atlas-sync/atlas-sync/mapping"
 	"github.com/atlas-sync/atlas-sync/sources"
 	csvsource "github.com/atlas-sync/atlas-sync/sources/csv"
+	pgsource "github.com/atlas-sync/atlas-sync/sources/postgres"
 	atlassync "github.com/atlas-sync/atlas-sync/sync"
 )
 
@@ -26,7 +27,7 @@ func buildJobs(cfg *config.Config) ([]jobSpec, error) {
 	var problems []error
 	specs := make([]jobSpec, 0, len(cfg.Jobs))
 	for i, jc := range cfg.Jobs {
-		open, err := openerFor(jc.Source)
+		open, err := openerFor(jc.Source, jc.Mapping.ExternalID)
 		if err != nil {
 			problems = append(problems, fmt.Errorf("jobs[%d].source: %w", i, err))
 			continue
@@ -45,13 +46,35 @@ func buildJobs(cfg *config.Config) ([]jobSpec, error) {
 	return specs, errors.Join(problems...)
 }
 
-func openerFor(sc config.Source) (sources.Opener, error) {
+// openerFor returns the opener of a job's source. keyColumn, the mapping's
+// external_id column, lets database sources name rows by key in positions.
+func openerFor(sc config.Source, keyColumn string) (sources.Opener, error) {
 	switch sc.Type {
 	case "csv":
 		delimiter, _ := utf8.DecodeRuneInString(sc.Delimiter)
 		opts := csvsource.Options{Path: sc.Path, Delimiter: delimiter, Encoding: sc.Encoding}
 		return func(ctx context.Context, _ sources.OpenOptions) (sources.Source, error) {
 			return csvsource.Open(ctx, opts)
+		}, nil
+	case "postgres":
+		opts := pgsource.Options{
+			DSN:              sc.DSN,
+			Table:            sc.Table,
+			Query:            sc.Query,
+			CursorColumn:     sc.CursorColumn,
+			Overlap:          sc.Overlap.D(),
+			StatementTimeout: sc.StatementTimeout.D(),
+			KeyColumn:        keyColumn,
+		}
+		if sc.FullEvery != nil {
+			opts.FullEvery = *sc.FullEvery
+		}
+		return func(ctx context.Context, run sources.OpenOptions) (sources.Source, error) {
+			src, err := pgsource.Open(ctx, opts, run)
+			if err != nil {
+				return nil, err
+			}
+			return src, nil
 		}, nil
 	default:
 		return nil, fmt.Errorf("unknown source type %q", sc.Type)
