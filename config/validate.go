@@ -250,6 +250,10 @@ func (s *Source) validatePostgres(v *validator, prefix string) {
 		v.add(prefix+".table", "", "missing; set table (schema.table) or query")
 	case s.Table != "" && s.Query != "":
 		v.add(prefix+".query", "", "both table and query are set; keep one")
+	case s.Query != "" && strings.TrimSpace(s.Query) == "":
+		v.add(prefix+".query", "", "contains only white space; write a SELECT")
+	case s.Table != "" && strings.TrimSpace(s.Table) != s.Table:
+		v.add(prefix+".table", s.Table, "has white space around it; table names are exact, so remove it")
 	}
 	if s.Overlap < 0 {
 		v.add(prefix+".overlap", s.Overlap.D().String(), "must be 0 or positive")
@@ -257,8 +261,8 @@ func (s *Source) validatePostgres(v *validator, prefix string) {
 	if s.FullEvery != nil && *s.FullEvery < 0 {
 		v.add(prefix+".full_every", fmt.Sprint(*s.FullEvery), "must be 0 (never) or positive")
 	}
-	if s.StatementTimeout < 0 {
-		v.add(prefix+".statement_timeout", s.StatementTimeout.D().String(), "must be positive")
+	if s.StatementTimeout <= 0 {
+		v.add(prefix+".statement_timeout", s.StatementTimeout.D().String(), "must be a positive duration such as 30s or 5m")
 	}
 }
 
