@@ -261,4 +261,3 @@ func TestSyncFifteenCharacterIDsKeepOneAccount(t *testing.T) {
 		t.Errorf("emulator holds %d accounts, want 9", got)
 	}
 }
-
