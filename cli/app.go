@@ -119,7 +119,7 @@ func (a *app) open(ctx context.Context, observer atlassync.Observer) (*services,
 		return nil, &exitError{code: ExitFailed, err: err}
 	}
 
-	jobs, err := buildJobs(cfg)
+	jobs, err := buildJobs(cfg, logger)
 	if err != nil {
 		return nil, &exitError{code: ExitFailed, err: formatConfigError(err)}
 	}

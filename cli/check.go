@@ -36,7 +36,7 @@ func (a *app) check(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	jobs, err := buildJobs(cfg)
+	jobs, err := buildJobs(cfg, nil)
 	if err != nil {
 		return &exitError{code: ExitFailed, err: formatConfigError(err)}
 	}

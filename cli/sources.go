@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"go.uber.org/zap"
+
 	"github.com/atlas-sync/atlas-sync/config"
 	"github.com/atlas-sync/atlas-sync/mapping"
 	"github.com/atlas-sync/atlas-sync/sources"
 	csvsource "github.com/atlas-sync/atlas-sync/sources/csv"
 	pgsource "github.com/atlas-sync/atlas-sync/sources/postgres"
+	"github.com/atlas-sync/atlas-sync/sources/salesforce"
 	atlassync "github.com/atlas-sync/atlas-sync/sync"
 )
 
@@ -22,12 +25,20 @@ type jobSpec struct {
 }
 
 // buildJobs turns the configured jobs into engine jobs. Adding a source type
-// means adding a case to openerFor; the engine does not change.
-func buildJobs(cfg *config.Config) ([]jobSpec, error) {
+// means adding a case to openerFor; the engine does not change. Sources log
+// to logger, which may be nil. A salesforce job reading the Account object
+// gets the built-in preset mapping, extended and overridden by its own.
+func buildJobs(cfg *config.Config, logger *zap.Logger) ([]jobSpec, error) {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
 	var problems []error
 	specs := make([]jobSpec, 0, len(cfg.Jobs))
 	for i, jc := range cfg.Jobs {
-		open, err := openerFor(jc.Source, jc.Mapping.ExternalID)
+		if jc.Source.Type == "salesforce" && salesforce.IsAccountObject(jc.Source.Object) {
+			jc.Mapping = salesforce.MergeMapping(salesforce.PresetMapping(), jc.Mapping)
+		}
+		open, err := openerFor(jc.Source, jc.Mapping.ExternalID, logger.With(zap.String("job", jc.Name)))
 		if err != nil {
 			problems = append(problems, fmt.Errorf("jobs[%d].source: %w", i, err))
 			continue
@@ -48,7 +59,7 @@ func buildJobs(cfg *config.Config) ([]jobSpec, error) {
 
 // openerFor returns the opener of a job's source. keyColumn, the mapping's
 // external_id column, lets database sources name rows by key in positions.
-func openerFor(sc config.Source, keyColumn string) (sources.Opener, error) {
+func openerFor(sc config.Source, keyColumn string, logger *zap.Logger) (sources.Opener, error) {
 	switch sc.Type {
 	case "csv":
 		delimiter, _ := utf8.DecodeRuneInString(sc.Delimiter)
@@ -75,6 +86,16 @@ func openerFor(sc config.Source, keyColumn string) (sources.Opener, error) {
 				return nil, err
 			}
 			return src, nil
+		}, nil
+	case "salesforce":
+		opts := salesforce.Options{Path: sc.Path, Object: sc.Object, Encoding: sc.Encoding, Logger: logger}
+		if salesforce.IsAccountObject(sc.Object) {
+			// The preset reads these; an extract that selected fewer
+			// fields leaves them out instead of failing the mapping.
+			opts.FillMissing = salesforce.PresetColumns()
+		}
+		return func(ctx context.Context, _ sources.OpenOptions) (sources.Source, error) {
+			return salesforce.Open(ctx, opts)
 		}, nil
 	default:
 		return nil, fmt.Errorf("unknown source type %q", sc.Type)
