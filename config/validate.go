@@ -168,6 +168,15 @@ func (j *Job) validate(v *validator, prefix, defaultZone string) {
 	}
 	j.Source.validate(v, prefix+".source")
 	j.Mapping.validate(v, prefix+".mapping", j.Source.Type)
+	if j.Source.Type == "salesforce" && j.Mapping.ExternalID == "" && !isAccountObject(j.Source.Object) {
+		v.add(prefix+".mapping.external_id", "", fmt.Sprintf("missing; the built-in preset maps the Account object only, so a job reading %s needs a mapping with external_id (usually Id)", j.Source.Object))
+	}
+}
+
+// isAccountObject reports whether a salesforce source's object is Account,
+// which the built-in preset maps: "Account.csv" or "Account", in any case.
+func isAccountObject(object string) bool {
+	return strings.EqualFold(object, "Account.csv") || strings.EqualFold(object, "Account")
 }
 
 // ValidateSchedule checks a cron spec the way the daemon parses it: five

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/atlas-sync/atlas-sync/config"
@@ -278,5 +279,22 @@ func TestPresetNeedsFilledColumns(t *testing.T) {
 	defer src.Close()
 	if _, err := mapping.New(PresetMapping(), src.Columns()); err == nil {
 		t.Error("the preset resolved against a file without Shipping columns and without FillMissing, want an error")
+	}
+}
+
+func TestConfigRequiresMappingForOtherObjects(t *testing.T) {
+	raw := []byte(`
+atlas:
+  token: test-token
+jobs:
+  - name: contacts
+    source:
+      type: salesforce
+      path: exports
+      object: Contact.csv
+`)
+	_, err := config.Parse(raw, func(string) (string, bool) { return "", false })
+	if err == nil || !strings.Contains(err.Error(), "jobs[0].mapping.external_id: missing; the built-in preset maps the Account object only") {
+		t.Errorf("error = %v, want external_id required for Contact.csv", err)
 	}
 }
