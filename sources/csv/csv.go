@@ -52,6 +52,11 @@ type Options struct {
 	// "iso-8859-1", "windows-1252" or "cp1252", or any label that
 	// golang.org/x/text/encoding/htmlindex recognises.
 	Encoding string
+
+	// MaxRecordSize bounds one record, header included, in decoded bytes.
+	// A longer record ends the read with ErrRecordTooLarge instead of
+	// being held in memory. Default DefaultMaxRecordSize (16 MiB).
+	MaxRecordSize int64
 }
 
 // Source reads one CSV file. It implements sources.Source; like every
@@ -67,6 +72,16 @@ type Source struct {
 	isUTF8  bool
 	bomLen  int64 // bytes of the byte order mark skipped before the parser
 	columns []string
+	limiter *recordLimiter
+
+	// lastLine is the last line of the last record parsed, for messages
+	// about the record after it.
+	lastLine int
+
+	// checkSize is set by Open: at the end of the input the file's size is
+	// compared with its size at Open (see ErrFileChanged).
+	checkSize   bool
+	checkedSize bool
 
 	values []sources.Value
 	posBuf []byte
@@ -112,11 +127,12 @@ func Open(ctx context.Context, opts Options) (*Source, error) {
 	}
 
 	s := &Source{
-		path:   opts.Path,
-		name:   opts.Name,
-		file:   file,
-		size:   info.Size(),
-		isUTF8: decoder == nil,
+		path:      opts.Path,
+		name:      opts.Name,
+		file:      file,
+		size:      info.Size(),
+		isUTF8:    decoder == nil,
+		checkSize: true,
 	}
 	if s.name == "" {
 		s.name = opts.Path
@@ -140,7 +156,12 @@ func (s *Source) start(r io.Reader, decoder encoding.Encoding, opts Options) err
 			return err
 		}
 	}
-	s.buffer = bufio.NewReaderSize(decoded, readBufferSize)
+	maxRecord := opts.MaxRecordSize
+	if maxRecord <= 0 {
+		maxRecord = DefaultMaxRecordSize
+	}
+	s.limiter = &recordLimiter{r: decoded, max: maxRecord, slack: readBufferSize}
+	s.buffer = bufio.NewReaderSize(s.limiter, readBufferSize)
 	if err := s.skipBOM(); err != nil {
 		return err
 	}
@@ -206,6 +227,10 @@ func (s *Source) readHeader() error {
 		if errors.As(err, &parseErr) {
 			return fmt.Errorf("read header row of %s: %s", s.path, describeParseError(parseErr, false))
 		}
+		if errors.Is(err, ErrRecordTooLarge) {
+			return fmt.Errorf("read header row of %s: %w (%d bytes); the first line is not a CSV header, or the file is not CSV",
+				s.path, ErrRecordTooLarge, s.limiter.max)
+		}
 		return fmt.Errorf("read header row of %s: %w", s.path, err)
 	}
 	if offset, found := s.input.claimInvalid(headerEnd + s.bomLen); found {
@@ -214,6 +239,7 @@ func (s *Source) readHeader() error {
 
 	s.columns = make([]string, len(header))
 	copy(s.columns, header)
+	s.recordParsed(header)
 	return checkHeader(s.path, s.columns)
 }
 
@@ -282,10 +308,18 @@ func (s *Source) Next(ctx context.Context) (sources.Record, error) {
 
 	if err != nil {
 		if errors.Is(err, io.EOF) {
+			if err := s.checkUnchanged(); err != nil {
+				return sources.Record{}, err
+			}
 			return sources.Record{}, io.EOF
+		}
+		if errors.Is(err, ErrRecordTooLarge) {
+			return sources.Record{}, s.recordTooLargeError("the record")
 		}
 		var parseErr *stdcsv.ParseError
 		if errors.As(err, &parseErr) {
+			s.lastLine = parseErr.Line
+			s.limiter.markRecordEnd(s.reader.InputOffset() + s.bomLen)
 			atEOF := false
 			if _, peekErr := s.buffer.Peek(1); errors.Is(peekErr, io.EOF) {
 				atEOF = true
@@ -302,6 +336,7 @@ func (s *Source) Next(ctx context.Context) (sources.Record, error) {
 	line, _ := s.reader.FieldPos(0)
 	position := s.position(line)
 	record := sources.Record{Position: position}
+	s.recordParsed(fields)
 
 	if hasInvalid {
 		column := ""
@@ -329,6 +364,19 @@ func (s *Source) Next(ctx context.Context) (sources.Record, error) {
 	}
 	record.Values = s.values
 	return record, nil
+}
+
+// recordParsed notes the end of a record the parser returned: its last
+// line, and its end offset for the record size limit.
+func (s *Source) recordParsed(fields []string) {
+	if len(fields) > 0 {
+		last := len(fields) - 1
+		line, _ := s.reader.FieldPos(last)
+		// encoding/csv counts a line per line break, and a quoted field
+		// keeps each of its line breaks as one \n.
+		s.lastLine = line + strings.Count(fields[last], "\n")
+	}
+	s.limiter.markRecordEnd(s.reader.InputOffset() + s.bomLen)
 }
 
 // position formats "name:line" with one allocation.
