@@ -146,7 +146,7 @@ func decodeObject(body []byte) (map[string]any, error) {
 
 // unwrapAccount returns the account object of a response.
 //
-// NOTE: the reference says the response "is the account object"; an
+// NOTE: the API reference describes the response as "the account object"; an
 // envelope {"data": {...}} or {"account": {...}} is accepted too, in case
 // Atlas wraps it as its list responses do.
 func unwrapAccount(doc map[string]any) map[string]any {

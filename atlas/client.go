@@ -291,7 +291,7 @@ func (c *Client) requestError(ctx, reqCtx context.Context, op string, err error)
 }
 
 // redactURL drops user info (NewClient rejects it anyway) and keeps the
-// rest, which holds no secret.
+// rest, which contains no secret.
 func redactURL(u *url.URL) string {
 	copied := *u
 	copied.User = nil

@@ -19,7 +19,7 @@ var (
 	// upserts are idempotent by externalId.
 	ErrTimeout = errors.New("request timed out")
 
-	// ErrInvalidResponse means Atlas answered 2xx with a body that is not
+	// ErrInvalidResponse means Atlas responded 2xx with a body that is not
 	// the expected JSON (truncated, not JSON, too large, wrong shape). The
 	// request may have been applied; resending an upsert is safe.
 	ErrInvalidResponse = errors.New("invalid response from Atlas")
@@ -96,7 +96,7 @@ const (
 	// ClassRateLimited: 429. Pause every worker sharing the token for the
 	// APIError's RetryAfter (or a backoff when absent), then retry.
 	ClassRateLimited
-	// ClassRejected: Atlas refused this payload (4xx other than 401, 403,
+	// ClassRejected: Atlas rejected this payload (4xx other than 401, 403,
 	// 408, 425, 429). Retrying the same payload will fail again.
 	ClassRejected
 	// ClassUnauthorized: 401 or 403. The token is wrong or lacks rights;

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"maps"
 	"mime"
 	"net/http"
@@ -56,8 +55,9 @@ type Stats struct {
 	// RateLimited counts 429 responses sent by the rate limit or
 	// Faults.RateLimitBurst.
 	RateLimited int
-	// Held counts requests held by Faults.TimeoutRate.
-	Held int
+	// Unanswered counts requests held without a response by
+	// Faults.TimeoutRate.
+	Unanswered int
 	// Resets counts connections reset by Faults.ResetRate.
 	Resets int
 	// Truncated counts bodies truncated by Faults.TruncateRate.
@@ -110,8 +110,8 @@ type upsertRequest struct {
 	fields       map[string]any
 }
 
-// handleUpsert implements POST /v1/accounts/upsert. It answers 200 with the
-// account and "created": true or false; it never answers 201.
+// handleUpsert implements POST /v1/accounts/upsert. It responds 200 with the
+// account and "created": true or false, and never 201.
 //
 // NOTE: the create/update signal and the merge rules (null or absent keeps
 // the stored value, "" overwrites, each custom field merged on its own key,
@@ -122,8 +122,7 @@ func (s *Server) handleUpsert(rw *responder) {
 		rw.send(status, errorBody(message))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(rw.w, rw.r.Body, maxBodyBytes))
-	if err != nil {
+	if err := rw.bodyErr; err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			rw.send(http.StatusRequestEntityTooLarge, errorBody("request body exceeds "+strconv.Itoa(maxBodyBytes)+" bytes"))
 			return
@@ -132,7 +131,7 @@ func (s *Server) handleUpsert(rw *responder) {
 		return
 	}
 
-	doc, err := decodeBody(body)
+	doc, err := decodeBody(rw.body)
 	if err != nil {
 		rw.send(http.StatusBadRequest, errorBody(err.Error()))
 		return
@@ -176,7 +175,7 @@ func checkContentType(r *http.Request) (int, string) {
 }
 
 // decodeBody parses exactly one JSON object, keeping numbers as json.Number
-// so that integers can be told from decimals.
+// so that integers can be distinguished from decimals.
 func decodeBody(body []byte) (map[string]any, error) {
 	decoder := json.NewDecoder(bytes.NewReader(body))
 	decoder.UseNumber()

@@ -610,8 +610,8 @@ func TestTimeoutFaultHoldsUntilClientGivesUp(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error = %v, want the client's deadline", err)
 	}
-	if got := env.emu.Stats().Held; got != 1 {
-		t.Errorf("Stats.Held = %d, want 1", got)
+	if got := env.emu.Stats().Unanswered; got != 1 {
+		t.Errorf("Stats.Unanswered = %d, want 1", got)
 	}
 	if _, ok := env.emu.Account("slow"); ok {
 		t.Error("held upsert was applied")
@@ -632,7 +632,7 @@ func TestCloseReleasesHeldRequests(t *testing.T) {
 		}
 		done <- err
 	}()
-	for env.emu.Stats().Held == 0 {
+	for env.emu.Stats().Unanswered == 0 {
 		time.Sleep(time.Millisecond) // Stats offers no signal for "now held".
 	}
 	env.emu.Close()

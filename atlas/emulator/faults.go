@@ -19,24 +19,24 @@ type Faults struct {
 	// Seed seeds the generator behind the rates, so that a sequential test
 	// sees the same faults on every run.
 	Seed int64
-	// ErrorRate is the fraction answered 500, 502 or 503. The request is
+	// ErrorRate is the fraction that gets 500, 502 or 503. The request is
 	// not applied.
 	ErrorRate float64
-	// TimeoutRate is the fraction never answered: the request is held until
+	// TimeoutRate is the fraction that gets no response: it is held until
 	// the client gives up or the Server is closed. It is not applied.
 	TimeoutRate float64
 	// ResetRate is the fraction whose connection is closed (with a TCP
 	// reset where possible) after the status line, headers and half of the
 	// body. The request is applied first, because the realistic case is a
-	// server that did the work and lost the connection while answering.
+	// server that did the work and lost the connection while responding.
 	ResetRate float64
-	// TruncateRate is the fraction answered 200 with the first half of the
+	// TruncateRate is the fraction that gets 200 with the first half of the
 	// JSON body (Content-Length matches the half, so only the JSON is
 	// broken). The request is applied, as under ResetRate.
 	TruncateRate float64
 	// Slow is added to Options.Latency on every response.
 	Slow time.Duration
-	// RateLimitBurst makes the next N authenticated requests answer 429.
+	// RateLimitBurst makes the next N authenticated requests get 429.
 	RateLimitBurst int
 	// RateLimitRetryAfter is the Retry-After of those 429s; 0 means 1s.
 	// It is rounded up to whole seconds.
@@ -47,12 +47,13 @@ type Faults struct {
 	// OmitRetryAfter leaves Retry-After out of 429s. RateLimit-* headers
 	// are still sent when Options.RateLimit is set.
 	OmitRetryAfter bool
-	// RedirectTo answers every request with 307 to RedirectTo followed by
+	// RedirectTo sends 307 in response to every request, pointing to
+	// RedirectTo followed by
 	// the request's path and query, before authentication.
 	RedirectTo string
-	// Unauthorized answers 401 to every request.
+	// Unauthorized sends 401 in response to every request.
 	Unauthorized bool
-	// FailExternalIDs answers the given status to upserts of these
+	// FailExternalIDs sends the given status in response to upserts of these
 	// externalIds, without applying them (for example 422, or 500 for a
 	// row that always fails).
 	FailExternalIDs map[string]int
@@ -103,7 +104,7 @@ func (s *Server) drawFaultLocked() (faultKind, int) {
 	}
 }
 
-// rateLimited applies Faults.RateLimitBurst and Options.RateLimit. It answers
+// rateLimited applies Faults.RateLimitBurst and Options.RateLimit. It sends
 // 429 and returns true when the request is over the limit; otherwise it sets
 // the RateLimit-* headers (when a limit is configured) and returns false.
 // Rejected requests do not consume the limit.

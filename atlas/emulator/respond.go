@@ -28,14 +28,17 @@ type responder struct {
 	w         http.ResponseWriter
 	r         *http.Request
 	requestID string
-	// delivery applies to the route's response; answers given before
+	// delivery applies to the route's response. Responses sent before
 	// routing (401, 429, injected 5xx) always use deliverNormal.
 	delivery   delivery
 	externalID string
+	// body and bodyErr are the request body, read up to maxBodyBytes.
+	body    []byte
+	bodyErr error
 }
 
-// send encodes payload as JSON and writes it with the given status, in the
-// way rw.delivery says.
+// send encodes payload as JSON and writes it with the given status, whole,
+// truncated or cut by a reset as rw.delivery selects.
 func (rw *responder) send(status int, payload any) {
 	mode := rw.delivery
 	body, err := json.Marshal(payload)

@@ -8,6 +8,7 @@ package emulator
 import (
 	"crypto/subtle"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -137,6 +138,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	plan := s.begin()
 	w.Header().Set("X-Request-Id", plan.requestID)
 	rw := &responder{server: s, w: w, r: r, requestID: plan.requestID}
+	// net/http notices a client hanging up (and cancels r.Context()) only
+	// after the body has been read, so read it before any delay or hold.
+	rw.body, rw.bodyErr = io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 
 	if !s.delay(r, s.opts.Latency+plan.faults.Slow) {
 		s.abort(rw, "client gone during delay")
@@ -175,7 +179,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.route(rw, readOnly)
 }
 
-// requestPlan is what begin decided for one request under the lock.
+// requestPlan is the request id, fault settings and drawn fault of one
+// request, fixed by begin under the lock.
 type requestPlan struct {
 	requestID   string
 	faults      Faults
@@ -197,7 +202,7 @@ func (s *Server) begin() requestPlan {
 }
 
 // authenticate checks the bearer token and returns whether it is the
-// read-only one. On failure it has already answered 401.
+// read-only one. On failure it has already sent 401.
 func (s *Server) authenticate(rw *responder) (readOnly, ok bool) {
 	scheme, token, found := strings.Cut(rw.r.Header.Get("Authorization"), " ")
 	if !found || !strings.EqualFold(scheme, "Bearer") || token == "" {
@@ -270,11 +275,11 @@ func (s *Server) delay(r *http.Request, d time.Duration) bool {
 	}
 }
 
-// hold never answers: it waits until the client gives up or the Server is
+// hold never responds: it waits until the client gives up or the Server is
 // closed, then aborts the connection.
 func (s *Server) hold(rw *responder) {
 	s.mu.Lock()
-	s.stats.Held++
+	s.stats.Unanswered++
 	s.mu.Unlock()
 	select {
 	case <-rw.r.Context().Done():

@@ -1,7 +1,7 @@
 // Command atlas-emulator serves the in-memory Atlas API emulator of package
 // atlas/emulator on a loopback address. It is a development and test tool for
-// running atlas-sync without Atlas; it is not Atlas and keeps no data after
-// it stops, except for the optional --dump file.
+// running atlas-sync without Atlas. It is not Atlas, and it keeps no data
+// after it stops except in the optional --dump file.
 package main
 
 import (
@@ -69,9 +69,14 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 	logger := newLogger(stderr, cfg.verbose)
 	defer func() { _ = logger.Sync() }()
 
+	listener, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		logger.Error("cannot listen", zap.String("address", cfg.listen), zap.Error(err))
+		return exitError
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, cfg, fields, logger); err != nil {
+	if err := serve(ctx, listener, cfg, fields, logger); err != nil {
 		logger.Error("emulator stopped with an error", zap.Error(err))
 		return exitError
 	}
@@ -173,10 +178,10 @@ func newLogger(w io.Writer, verbose bool) *zap.Logger {
 	return zap.New(core)
 }
 
-// serve runs the emulator until ctx is done. Stop order: release held
+// serve runs the emulator on listener until ctx is done. Stop order: release held
 // requests (so Shutdown need not wait for them), drain the server, then
 // write the dump, so the dump contains every applied upsert.
-func serve(ctx context.Context, cfg settings, fields map[string]emulator.FieldDef, logger *zap.Logger) error {
+func serve(ctx context.Context, listener net.Listener, cfg settings, fields map[string]emulator.FieldDef, logger *zap.Logger) error {
 	emu := emulator.New(emulator.Options{
 		Token:         cfg.token,
 		ReadOnlyToken: cfg.readOnlyToken,
@@ -186,10 +191,6 @@ func serve(ctx context.Context, cfg settings, fields map[string]emulator.FieldDe
 		CustomFields:  fields,
 		Logger:        logger,
 	})
-	listener, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
-	}
 	server := &http.Server{
 		Handler:           emu,
 		ReadHeaderTimeout: 10 * time.Second,
