@@ -337,6 +337,9 @@ func (s *Source) Next(ctx context.Context) (sources.Record, error) {
 	position := s.position(line)
 	record := sources.Record{Position: position}
 	s.recordParsed(fields)
+	if err := s.checkLastRecord(); err != nil {
+		return sources.Record{}, err
+	}
 
 	if hasInvalid {
 		column := ""

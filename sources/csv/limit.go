@@ -65,6 +65,18 @@ func (s *Source) recordTooLargeError(what string) error {
 		s.path, what, s.lastLine, ErrRecordTooLarge, s.limiter.max)
 }
 
+// checkLastRecord runs checkUnchanged when the record just parsed is the
+// last one, so that a record cut short by a writer is not returned.
+func (s *Source) checkLastRecord() error {
+	if !s.checkSize || s.checkedSize {
+		return nil
+	}
+	if _, err := s.buffer.Peek(1); !errors.Is(err, io.EOF) {
+		return nil
+	}
+	return s.checkUnchanged()
+}
+
 // checkUnchanged compares the open file's size with its size at Open. It
 // runs once, at the end of the input.
 func (s *Source) checkUnchanged() error {

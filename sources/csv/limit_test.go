@@ -147,9 +147,12 @@ func TestFileGrowingWhileReadFails(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, err = nextUntilFatal(t, src)
+	ids, err := nextUntilFatal(t, src)
 	if !errors.Is(err, ErrFileChanged) {
 		t.Fatalf("err = %v, want ErrFileChanged", err)
+	}
+	if got := strings.Join(ids, ","); got != "A-2" {
+		t.Errorf("records after the append = %s, want only A-2: the torn A-3 must not be returned", got)
 	}
 	for _, want := range []string{path, "24 bytes when opened", "31 now"} {
 		if !strings.Contains(err.Error(), want) {
