@@ -80,6 +80,13 @@ func (r *run) send(readCtx, sendCtx context.Context, it item, deliveries chan<- 
 			if errors.As(err, &apiErr) && apiErr.HasRetryAfter {
 				pause = apiErr.RetryAfter
 			}
+			if pause > settings.RateLimitPatience {
+				// Waiting that long would outlast the patience anyway;
+				// end the run now and let the next one continue.
+				r.stop(fmt.Errorf("%w: atlas asked to wait %s, longer than atlas.rate_limit_patience", ErrRateLimited, pause.Round(time.Second)))
+				r.counts.unsent.Add(1)
+				return
+			}
 			r.e.throttle.Pause(pause)
 			r.e.throttle.Backoff()
 			if since := time.Since(time.Unix(0, r.lastProgress.Load())); since > settings.RateLimitPatience {
