@@ -276,8 +276,10 @@ func (s *Source) validatePostgres(v *validator, prefix string) {
 }
 
 func (m *Mapping) validate(v *validator, prefix, sourceType string) {
-	// A salesforce job without a mapping uses the built-in preset, which
-	// the salesforce source fills in; other sources need external_id.
+	// A salesforce job reading Account without a mapping uses the built-in
+	// preset, which the CLI merges in when it builds the job. Job.validate
+	// requires external_id for other Salesforce objects, and every other
+	// source needs it.
 	if m.ExternalID == "" && sourceType != "salesforce" {
 		v.add(prefix+".external_id", "", "missing; name the column that holds the account's key in the CRM")
 	}

@@ -23,7 +23,7 @@ type input struct {
 	size    int64  // uncompressed size in bytes
 }
 
-// selection is what one run reads.
+// selection is the export chosen for one run and the inputs read from it.
 type selection struct {
 	export string // the export chosen, for logs
 	files  []string
@@ -262,10 +262,10 @@ func sortedCandidates(groups map[string]*candidate) []candidate {
 
 // newestComplete picks the newest candidate that is complete. Newest means
 // the latest modification time of any of its files, because Salesforce
-// gives every export of an org the same file names; ties go to the name
-// that sorts last. The object must be in the chosen export: an export
-// without it is an error rather than a reason to read an older one, which
-// would sync stale data.
+// gives every export of an org the same file names. Ties go to the name
+// that sorts last. The chosen export must contain the object. An export
+// without it is an error, because reading an older one instead would sync
+// stale data.
 func newestComplete(where string, candidates []candidate, object string) (selection, []string, error) {
 	slices.SortFunc(candidates, func(a, b candidate) int {
 		if c := b.modTime.Compare(a.modTime); c != 0 {

@@ -14,8 +14,9 @@ const RemoveColumn = "-"
 
 // PresetMapping returns the built-in mapping of the standard Account object.
 // Id is the externalId and Name the name. Website goes to the top-level
-// domain property as written, because Salesforce stores a URL or a bare host
-// there and a text value never fails a row. The custom fields, whose keys an
+// domain property as written. Salesforce stores a URL or a bare host there,
+// and a text field accepts any value, so a malformed Website never makes a
+// row error. The custom fields, whose keys an
 // Atlas admin creates with these types, are:
 //
 //	key               type     Account field
@@ -91,11 +92,11 @@ func PresetColumns() []string {
 	return columns
 }
 
-// MergeMapping returns preset extended and overridden by user, key by key:
-// a non-empty external_id or name replaces the preset's, trim_space
-// replaces it when set, and each key of fields and custom_fields replaces
-// the preset's entry of that key as a whole or adds a new one. An entry
-// whose column is RemoveColumn ("-") removes the key. An empty user mapping
+// MergeMapping returns preset extended and overridden by user, key by key.
+// A non-empty external_id or name replaces the preset's, and so does
+// trim_space when set. Each key of fields and custom_fields replaces the
+// preset's entry of that key as a whole, or adds a new one. An entry whose
+// column is RemoveColumn ("-") removes the key. An empty user mapping
 // returns the preset as is. Unset types and empty policies of the result
 // get config's defaults (text, leave). Neither argument is changed.
 func MergeMapping(preset, user config.Mapping) config.Mapping {

@@ -184,7 +184,14 @@ func (s *Source) open(ctx context.Context, in input) (*csvsource.Source, *zip.Re
 	if err != nil {
 		return nil, nil, fmt.Errorf("open %s: %w", in.archive, err)
 	}
-	entry, err := archive.Open(in.path)
+	// Look the entry up by its exact name: archive.Open would reject names
+	// that are not valid fs.FS paths.
+	index := slices.IndexFunc(archive.File, func(f *zip.File) bool { return f.Name == in.path })
+	if index < 0 {
+		archive.Close()
+		return nil, nil, fmt.Errorf("open %s: the entry is no longer in the archive", in.name)
+	}
+	entry, err := archive.File[index].Open()
 	if err != nil {
 		archive.Close()
 		return nil, nil, fmt.Errorf("open %s: %w", in.name, err)

@@ -216,7 +216,7 @@ func TestOpenGroupsBrowserRenamedDownloads(t *testing.T) {
 	}
 }
 
-func TestOpenObjectInEveryPartIsReadInOrder(t *testing.T) {
+func TestOpenObjectInSeveralParts(t *testing.T) {
 	dir := t.TempDir()
 	header := "\"Id\",\"IsDeleted\",\"Name\"\n"
 	writeExport(t, dir, week1Time,
@@ -520,5 +520,19 @@ func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestOpenObjectInArchiveFolder(t *testing.T) {
+	dir := t.TempDir()
+	writeExport(t, dir, week1Time, []entry{{name: "data/Account.csv", content: "Id,Name\n001A0000006Vm9r,Folder Co\n"}})
+
+	results := openAll(t, Options{Path: dir})
+
+	if len(results) != 1 || results[0].values["Id"] != "001A0000006Vm9rIAC" {
+		t.Fatalf("results = %+v, want the one account", results)
+	}
+	if want := exportPrefix + "_1.ZIP:data/Account.csv:2"; results[0].position != want {
+		t.Errorf("position = %q, want %q", results[0].position, want)
 	}
 }
