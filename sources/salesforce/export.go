@@ -316,8 +316,10 @@ func (c candidate) completeness() string {
 	for i, p := range c.parts {
 		switch {
 		case p.number == i+1:
-		case p.number == i:
+		case i > 0 && p.number == c.parts[i-1].number:
 			return fmt.Sprintf("part %d is there twice (%s, %s)", p.number, filepath.Base(c.parts[i-1].path), filepath.Base(p.path))
+		case p.number == 0:
+			return fmt.Sprintf("%s has part number 0, but parts are numbered from 1", filepath.Base(p.path))
 		default:
 			return fmt.Sprintf("part %d is missing", i+1)
 		}
