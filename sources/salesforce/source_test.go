@@ -536,3 +536,16 @@ func TestOpenObjectInArchiveFolder(t *testing.T) {
 		t.Errorf("position = %q, want %q", results[0].position, want)
 	}
 }
+
+func TestOpenWindows1252File(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "Account.csv")
+	// 0xE9 is é in both single-byte encodings; 0x80 is € only in
+	// Windows-1252.
+	writeFile(t, path, "\"Id\",\"Name\"\r\n\"001A0000006Vm9r\",\"Caf\xe9 \x80 Trading\"\r\n")
+
+	results := openAll(t, Options{Path: path, Encoding: "windows-1252"})
+
+	if len(results) != 1 || results[0].values["Name"] != "Café € Trading" {
+		t.Errorf("results = %+v, want the name Café € Trading", results)
+	}
+}
