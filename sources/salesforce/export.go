@@ -2,7 +2,6 @@ package salesforce
 
 import (
 	"archive/zip"
-	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -60,7 +59,8 @@ func hasGlobMeta(p string) bool {
 	return strings.ContainsAny(p, "*?[")
 }
 
-// selectInputs finds what to read at p: a file, a directory or a glob.
+// selectInputs finds what to read at p: a file, a directory or a glob. It
+// also returns the newer exports it passed over, each with the reason.
 func selectInputs(p, object string) (selection, []string, error) {
 	if hasGlobMeta(p) {
 		if _, err := os.Stat(p); err != nil {
@@ -387,6 +387,3 @@ func archiveEntries(archivePath, object string) ([]input, error) {
 	}
 	return found, nil
 }
-
-// errClosed is returned by Next after Close.
-var errClosed = errors.New("the Salesforce source is closed")

@@ -18,6 +18,9 @@ import (
 // SkipDeleted is the Record.Skip reason of a row with IsDeleted=true.
 const SkipDeleted = "IsDeleted=true (recycle bin)"
 
+// errClosed is returned by Next after Close.
+var errClosed = errors.New("the Salesforce source is closed")
+
 // Options configure Open.
 type Options struct {
 	// Path is an object CSV file, a Data Export ZIP archive, a directory
