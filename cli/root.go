@@ -99,6 +99,9 @@ Exit statuses: 0 ok, 1 failed (could not proceed), 2 invalid command line,
 	root.AddCommand(
 		a.runCommand(),
 		a.checkCommand(),
+		a.daemonCommand(),
+		a.statusCommand(),
+		a.rejectedCommand(),
 		a.versionCommand(),
 	)
 	return root
