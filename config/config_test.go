@@ -165,6 +165,18 @@ func TestExpandDollarEscape(t *testing.T) {
 	}
 }
 
+func TestExpandSkipsComments(t *testing.T) {
+	raw := "a: ${Y} # uses ${UNSET}\n# token: ${UNSET}\nb: \"x # ${Y}\"\nc: 'it''s ${Y}'\n"
+	got, err := expand([]byte(raw), env(map[string]string{"Y": "y"}))
+	if err != nil {
+		t.Fatalf("expand: %v", err)
+	}
+	want := "a: y # uses ${UNSET}\n# token: ${UNSET}\nb: \"x # y\"\nc: 'it''s y'\n"
+	if string(got) != want {
+		t.Errorf("expand =\n%s\nwant\n%s", got, want)
+	}
+}
+
 func TestLoadResolvesFilesAndToken(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "token"), []byte("file-token\n"), 0o600); err != nil {

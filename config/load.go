@@ -95,16 +95,40 @@ func Parse(raw []byte, env Environment) (*Config, error) {
 
 // expand replaces ${VAR} with the variable's value. A reference to an unset
 // variable is an error, so a forgotten export never becomes an empty token.
-// "$$" stands for a literal "$".
+// "$$" stands for a literal "$". Comments are copied as they are, so that a
+// commented-out reference needs no variable.
 func expand(raw []byte, env Environment) ([]byte, error) {
 	var problems []error
 	var out strings.Builder
 	s := string(raw)
 	line := 1
+	var quote byte // the quote character of an open quoted scalar, or 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c == '\n' {
+		switch {
+		case c == '\n':
 			line++
+			quote = 0
+		case quote == 0 && (c == '"' || c == '\''):
+			quote = c
+		case quote == '"' && c == '\\':
+			out.WriteByte(c)
+			i++
+			if i < len(s) {
+				out.WriteByte(s[i])
+			}
+			continue
+		case quote != 0 && c == quote:
+			quote = 0
+		case quote == 0 && c == '#' && (i == 0 || s[i-1] == ' ' || s[i-1] == '\t' || s[i-1] == '\n'):
+			// A comment runs to the end of the line.
+			end := strings.IndexByte(s[i:], '\n')
+			if end < 0 {
+				end = len(s) - i
+			}
+			out.WriteString(s[i : i+end])
+			i += end - 1
+			continue
 		}
 		if c != '$' || i+1 >= len(s) {
 			out.WriteByte(c)
