@@ -123,6 +123,12 @@ func (s *Store) loadIndex(ctx context.Context, jobID int64) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
+	return buildIndex(rows)
+}
+
+// buildIndex reads rows of (external_id, hash, acked) in ascending
+// external_id order into an Index, and closes rows.
+func buildIndex(rows *sql.Rows) (*Index, error) {
 	defer rows.Close()
 
 	var b indexBuilder

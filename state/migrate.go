@@ -82,6 +82,20 @@ func migrations() []migration {
 				`CREATE INDEX runs_running ON runs (outcome) WHERE outcome = 'running'`,
 			},
 		},
+		{
+			version: 2,
+			name:    "create full_passes",
+			stmts: []string{
+				// One row per job whose last full pass has not finished.
+				// Rows acknowledged or rejected at or after started belong
+				// to the pass, so a resumed pass skips them.
+				`CREATE TABLE full_passes (
+					job_id  INTEGER PRIMARY KEY REFERENCES jobs (id),
+					run_id  INTEGER NOT NULL, -- the run that started the pass
+					started INTEGER NOT NULL  -- Unix seconds, compared with checkpoint.sent_at
+				)`,
+			},
+		},
 	}
 }
 

@@ -117,7 +117,22 @@ type RunOptions struct {
 	DryRunOutput io.Writer
 
 	// Full sends every row whatever the checkpoint holds (a backfill).
+	// It starts a full pass, which the state file remembers until a full
+	// run has sent every row.
 	Full bool
+
+	// Resume, with Full, continues the job's unfinished full pass: rows
+	// acknowledged or rejected since the pass started are skipped when
+	// their payload is unchanged. Without an unfinished pass it starts a
+	// new one, so a scheduled "full, resume" run keeps making progress
+	// through a backfill that needs several runs.
+	Resume bool
+
+	// Progress, when set, receives a snapshot of the run every
+	// ProgressInterval (default 1s) and once when the run ends. It is
+	// called from one goroutine at a time and must return quickly.
+	Progress         func(Progress)
+	ProgressInterval time.Duration
 
 	// Kill, when closed, cancels in-flight requests at once instead of
 	// letting them finish within Settings.ShutdownGrace.
@@ -158,15 +173,22 @@ func (e *Engine) Run(ctx context.Context, job Job, opts RunOptions) Result {
 	log.Info("run started")
 
 	r := newRun(e, job, opts, log)
+	r.runID, r.started = runID, started
+	stopProgress := r.startProgress()
 	r.execute(ctx)
+	stopProgress()
 	res.Counts = r.counts.snapshot()
 	res.Unsent = r.counts.unsent.Load()
 	res.Outcome, res.Err = r.outcome(ctx)
+	res.FullPass = r.fullPass()
 	res.Duration = time.Since(started)
 
 	if !opts.DryRun {
 		// The run's record must be written even when ctx is done.
 		finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := e.finishFullPass(finishCtx, job.Name, opts, &res); err != nil {
+			res.Outcome, res.Err = OutcomeFailed, err
+		}
 		errMsg := ""
 		if res.Err != nil {
 			errMsg = res.Err.Error()
@@ -204,6 +226,14 @@ func (e *Engine) logSummary(log *zap.Logger, res Result) {
 		zap.Int64("retries", c.Retries),
 		zap.Int64("rate_limited", c.RateLimited),
 		zap.Duration("duration", res.Duration),
+	}
+	if res.FullPass.Resumed {
+		fields = append(fields,
+			zap.Time("pass_started", res.FullPass.Started),
+			zap.Int64("already_sent", res.FullPass.AlreadySent))
+	}
+	if res.Mode == "full" && res.Outcome != OutcomeFailed {
+		fields = append(fields, zap.Bool("pass_finished", res.FullPass.Finished))
 	}
 	switch {
 	case res.Outcome == OutcomeFailed:

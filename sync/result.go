@@ -52,6 +52,9 @@ type Result struct {
 	// next run sends them.
 	Unsent int64
 
+	// FullPass describes the full pass of a full run; zero otherwise.
+	FullPass FullPassInfo
+
 	// Err is the reason for OutcomeFailed, OutcomeCanceled and
 	// OutcomeRateLimited, and nil otherwise.
 	Err error

@@ -63,7 +63,18 @@ type run struct {
 
 	rowErrorsLogged atomic.Int64
 	source          sources.Source
-	readComplete    bool
+	readComplete    atomic.Bool // the source was read to its end
+
+	readDone atomic.Bool // reading stopped, at the end of input or early
+
+	runID       int64 // 0 for a dry run
+	started     time.Time
+	pass        atomic.Pointer[FullPassInfo] // set by loadIndex for a full run
+	alreadySent atomic.Int64                 // rows a resumed full pass skipped
+
+	// progressSource is the source as a sources.Progresser, for the
+	// progress reports; nil when the source is not one.
+	progressSource atomic.Pointer[sources.Progresser]
 }
 
 func newRun(e *Engine, job Job, opts RunOptions, log *zap.Logger) *run {
@@ -118,6 +129,9 @@ func (r *run) execute(ctx context.Context) {
 		return
 	}
 	r.source = src
+	if p, ok := src.(sources.Progresser); ok {
+		r.progressSource.Store(&p)
+	}
 	defer func() {
 		if err := src.Close(); err != nil {
 			r.log.Warn("close source", zap.Error(err))
@@ -129,15 +143,15 @@ func (r *run) execute(ctx context.Context) {
 		r.fail(fmt.Errorf("%w: mapping: %w", ErrConfig, err))
 		return
 	}
-	index, err := store.LoadIndex(ctx, r.job.Name)
+	index, err := r.loadIndex(ctx)
 	if err != nil {
-		r.fail(fmt.Errorf("load checkpoint: %w", err))
+		r.fail(err)
 		return
 	}
 
 	r.pipeline(ctx, src, mapper, index)
 
-	if cs, ok := src.(sources.CursorSource); ok && r.readComplete && !r.opts.DryRun && r.failed() == nil && !r.stopSending.Load() {
+	if cs, ok := src.(sources.CursorSource); ok && r.readComplete.Load() && !r.opts.DryRun && r.failed() == nil && !r.stopSending.Load() {
 		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if next := cs.Cursor(); next != "" {
@@ -209,6 +223,7 @@ func (r *run) pipeline(ctx context.Context, src sources.Source, mapper *mapping.
 	}
 
 	r.read(readCtx, src, mapper, index, work)
+	r.readDone.Store(true)
 	close(work)
 	workers.Wait()
 	close(deliveries)
@@ -226,7 +241,7 @@ func (r *run) read(ctx context.Context, src sources.Source, mapper *mapping.Mapp
 	for {
 		rec, err := src.Next(ctx)
 		if errors.Is(err, io.EOF) {
-			r.readComplete = true
+			r.readComplete.Store(true)
 			return
 		}
 		if err != nil {
@@ -286,17 +301,18 @@ func (r *run) read(ctx context.Context, src sources.Source, mapper *mapping.Mapp
 }
 
 // changed reports whether payload must be sent, counting the row as
-// unchanged or skipped otherwise.
+// unchanged or skipped otherwise. In a full run, index holds only the rows
+// the full pass has handled (see loadIndex).
 func (r *run) changed(index *state.Index, payload mapping.Payload, position string) bool {
-	if r.opts.Full {
-		return true
-	}
 	entry, ok := index.Get(payload.ExternalID)
 	if !ok {
 		return true
 	}
 	if entry.Acked && entry.Hash == payload.Hash {
 		r.counts.unchanged.Add(1)
+		if r.opts.Full {
+			r.alreadySent.Add(1)
+		}
 		return false
 	}
 	if entry.Rejected && entry.RejectedHash == payload.Hash {
@@ -304,6 +320,9 @@ func (r *run) changed(index *state.Index, payload mapping.Payload, position stri
 		// would be rejected again. `atlas-sync rejected --retry` or a
 		// change to the row sends it again.
 		r.counts.skipped.Add(1)
+		if r.opts.Full {
+			r.alreadySent.Add(1)
+		}
 		r.log.Debug("row skipped: rejected before and unchanged", zap.String("external_id", payload.ExternalID), zap.String("position", position))
 		return false
 	}
