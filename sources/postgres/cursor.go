@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// cursorKind is how the values of a cursor column are compared.
+// cursorKind is the comparison used for the values of a cursor column.
 type cursorKind int
 
 const (

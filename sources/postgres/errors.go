@@ -30,11 +30,11 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.message }
 func (e *redactedError) Unwrap() error { return e.err }
 
-// redact replaces password in err's text with "xxxxx". pgx does not put the
-// password into its errors (pgx v5.13.0: ConnectError names user, database
-// and address, ParseConfigError masks it); this guards the messages of
-// other layers. A password that also appears in the user, host or database
-// name is left alone, because replacing it would hide those names.
+// redact replaces password in err's text with "xxxxx". In pgx v5.13.0,
+// ConnectError names user, database and address but not the password, and
+// ParseConfigError masks it. redact guards the messages of other layers.
+// A password that also appears in the user, host or database name is left
+// alone, because replacing it would hide those names.
 func redact(err error, peer endpoint) error {
 	password := peer.password
 	if err == nil || password == "" {

@@ -23,7 +23,7 @@ const (
 
 	// clientTimeoutMargin is added to the statement timeout for the
 	// client-side deadline of each statement. The server should cancel
-	// first; the client deadline covers a server that stopped answering.
+	// first; the client deadline covers a server that stopped responding.
 	clientTimeoutMargin = 30 * time.Second
 
 	// closeTimeout bounds the goodbye to the server in Close.
@@ -63,8 +63,8 @@ type row struct {
 	err      *sources.RowError
 }
 
-// endpoint is what error messages may say about the connection, and the
-// password they must not say.
+// endpoint contains the connection details that error messages name, and
+// the password they must hide.
 type endpoint struct {
 	address  string
 	user     string
@@ -151,12 +151,12 @@ func (s *Source) connect(ctx context.Context) error {
 
 	stmtCtx, cancel := s.statementContext(ctx)
 	defer cancel()
-	tx, err := conn.BeginTx(stmtCtx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
+	// The transaction ends with the session in Close, so its handle is
+	// not kept.
+	if _, err := conn.BeginTx(stmtCtx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}); err != nil {
 		s.Close()
 		return s.fail("begin a read-only transaction", err)
 	}
-	_ = tx // the transaction ends with the connection in Close
 
 	// The value conversion expects ISO dates, UTC and round-trip floats.
 	settings := fmt.Sprintf("SET LOCAL statement_timeout = %d; SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO'; SET LOCAL extra_float_digits = 3",
@@ -240,15 +240,15 @@ func (s *Source) prepareCursor(run sources.OpenOptions) error {
 }
 
 // resolveArrays finds the array columns and their element types in
-// pg_type, which also knows the array types of extensions (citext[]) and
+// pg_type, which also lists the array types of extensions (citext[]) and
 // of enums.
 func (s *Source) resolveArrays(ctx context.Context) error {
 	oids := make([]uint32, len(s.columns))
 	for i, c := range s.columns {
 		oids[i] = c.oid
 	}
-	// typarray = t.oid tells true arrays from vector types such as
-	// int2vector; box[] separates its elements with ';' and stays text.
+	// The condition typarray = t.oid excludes vector types such as
+	// int2vector. box[] separates its elements with ';', so it stays text.
 	rows, err := s.conn.Query(ctx, `SELECT t.oid, t.typelem FROM pg_catalog.pg_type t
 		JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND e.typarray = t.oid
 		WHERE t.oid = ANY($1) AND e.typdelim = ','`, oids)

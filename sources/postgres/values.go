@@ -42,9 +42,9 @@ func (c *column) decode(types *pgtype.Map, raw []byte) (sources.Value, error) {
 		return sources.Value{Text: text}, err
 	}
 
-	// Every array type but box[] writes its elements separated by commas,
-	// so the text[] parser reads them all; each element is then
-	// converted as a value of the element type.
+	// Every array type but box[] separates its elements with commas, so
+	// the text[] parser reads them all. Each element is then converted as
+	// a value of the element type.
 	var elements pgtype.FlatArray[pgtype.Text]
 	if err := types.Scan(pgtype.TextArrayOID, pgtype.TextFormatCode, raw, &elements); err != nil {
 		return sources.Value{}, fmt.Errorf("invalid array %q: %w", truncate(string(raw), 80), err)
