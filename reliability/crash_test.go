@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"os/exec"
 	"sync/atomic"
 	"syscall"
@@ -118,42 +117,43 @@ func killUntilDone(t *testing.T, seed uint64, rows int) (kills, repeats int) {
 	return kills, repeats
 }
 
-// killSwitch passes requests to the emulator and sends SIGKILL to the
-// armed process when the request count reaches the target. The request
-// that triggers the kill is applied afterwards or dropped, as armed: the
-// first is an upsert Atlas applied whose answer never arrived, the second
-// one that never reached Atlas.
+// killSwitch passes requests to the emulator and runs the armed action
+// (SIGKILL to the run, or a change to its source) when the request count
+// reaches the target. The request that triggers the action is passed on
+// afterwards or dropped, as armed: after a kill, the first is an upsert
+// Atlas applied whose answer never arrived, the second one that never
+// reached Atlas.
 type killSwitch struct {
 	next        http.Handler
 	requests    atomic.Int64
 	target      atomic.Int64
-	applyOnKill atomic.Bool
-	process     atomic.Pointer[os.Process]
+	passOnFired atomic.Bool
+	action      atomic.Pointer[func()]
 }
 
 func (k *killSwitch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := k.requests.Add(1)
 	if target := k.target.Load(); target > 0 && n == target {
-		if p := k.process.Load(); p != nil {
-			_ = p.Kill()
+		if action := k.action.Load(); action != nil {
+			(*action)()
 		}
-		if !k.applyOnKill.Load() {
+		if !k.passOnFired.Load() {
 			panic(http.ErrAbortHandler)
 		}
 	}
 	k.next.ServeHTTP(w, r)
 }
 
-// arm makes the request after the next after ones kill process.
-func (k *killSwitch) arm(process *os.Process, after int64, applyOnKill bool) {
-	k.applyOnKill.Store(applyOnKill)
-	k.process.Store(process)
+// arm runs action at the request after the next after ones.
+func (k *killSwitch) arm(after int64, action func(), passOn bool) {
+	k.passOnFired.Store(passOn)
+	k.action.Store(&action)
 	k.target.Store(k.requests.Load() + after)
 }
 
 func (k *killSwitch) disarm() {
 	k.target.Store(0)
-	k.process.Store(nil)
+	k.action.Store(nil)
 }
 
 // runKilledAt starts a run whose request number after (counted from the
@@ -167,7 +167,7 @@ func (e *binEnv) runKilledAt(after int64, applyOnKill bool) (killed bool, res re
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
-	e.killer.arm(cmd.Process, after, applyOnKill)
+	e.killer.arm(after, func() { _ = cmd.Process.Kill() }, applyOnKill)
 	err := cmd.Wait()
 	e.killer.disarm()
 
