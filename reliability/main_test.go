@@ -91,6 +91,8 @@ type configOptions struct {
 	logLevel   string // default info
 	source     string // the source line; default the CSV file
 	batchSize  int    // default 20
+	schedule   string // the job's cron spec; default none
+	listen     string // daemon.listen; default off
 }
 
 func (e *binEnv) writeConfig(opts configOptions) {
@@ -107,6 +109,9 @@ func (e *binEnv) writeConfig(opts configOptions) {
 	if opts.batchSize == 0 {
 		opts.batchSize = 20
 	}
+	if opts.listen == "" {
+		opts.listen = "off"
+	}
 	cfg := fmt.Sprintf(`atlas:
   base_url: %s
   token: ${REL_TOKEN}
@@ -122,18 +127,22 @@ state:
   batch_size: %d
   flush_interval: 20ms
 %s
+daemon:
+  listen: %q
+  shutdown_grace: 2s
 log:
   format: json
   level: %s
 jobs:
   - name: crm
+    schedule: %q
     source: %s
     mapping:
       external_id: Id
       name: Name
       custom_fields:
         tier: Tier
-`, opts.baseURL, opts.atlasExtra, e.state, opts.batchSize, opts.stateExtra, opts.logLevel, opts.source)
+`, opts.baseURL, opts.atlasExtra, e.state, opts.batchSize, opts.stateExtra, opts.listen, opts.logLevel, opts.schedule, opts.source)
 	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
 		e.t.Fatal(err)
 	}
