@@ -1,0 +1,5 @@
+//go:build !race
+
+package daemone2e
+
+const raceEnabled = false
