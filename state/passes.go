@@ -111,7 +111,7 @@ func (s *Store) LoadIndexSince(ctx context.Context, job string, since time.Time)
 	if err != nil {
 		return nil, fmt.Errorf("load checkpoint of job %q since %s from state file %s: %w", job, since.Format(time.RFC3339), s.path, err)
 	}
-	ix, err := buildIndex(rows)
+	ix, err := buildIndex(rows, 0)
 	if err != nil {
 		return nil, fmt.Errorf("load checkpoint of job %q since %s from state file %s: %w", job, since.Format(time.RFC3339), s.path, err)
 	}

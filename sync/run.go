@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
-	"io"
 	stdsync "sync"
 	"sync/atomic"
 	"time"
@@ -143,13 +141,15 @@ func (r *run) execute(ctx context.Context) {
 		r.fail(fmt.Errorf("%w: mapping: %w", ErrConfig, err))
 		return
 	}
-	index, err := r.loadIndex(ctx)
-	if err != nil {
-		r.fail(err)
-		return
-	}
+	// The index loads while the first rows are read and mapped; read
+	// waits for it before the first diff.
+	indexReady := make(chan indexResult, 1)
+	go func() {
+		index, err := r.loadIndex(ctx)
+		indexReady <- indexResult{index: index, err: err}
+	}()
 
-	r.pipeline(ctx, src, mapper, index)
+	r.pipeline(ctx, src, mapper, indexReady)
 
 	if cs, ok := src.(sources.CursorSource); ok && r.readComplete.Load() && !r.opts.DryRun && r.failed() == nil && !r.stopSending.Load() {
 		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -166,7 +166,7 @@ func (r *run) execute(ctx context.Context) {
 // three have finished. Stop order: the reader stops first (ctx done, failure
 // or end of input), the workers finish the requests they hold, then the
 // writer commits the last batch.
-func (r *run) pipeline(ctx context.Context, src sources.Source, mapper *mapping.Mapper, index *state.Index) {
+func (r *run) pipeline(ctx context.Context, src sources.Source, mapper *mapping.Mapper, indexReady <-chan indexResult) {
 	// readCtx ends reading and dispatching on cancellation or failure.
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
@@ -222,7 +222,7 @@ func (r *run) pipeline(ctx context.Context, src sources.Source, mapper *mapping.
 		}()
 	}
 
-	r.read(readCtx, src, mapper, index, work)
+	r.read(readCtx, src, mapper, indexReady, work)
 	r.readDone.Store(true)
 	close(work)
 	workers.Wait()
@@ -233,81 +233,11 @@ func (r *run) pipeline(ctx context.Context, src sources.Source, mapper *mapping.
 	}
 }
 
-// read streams the source, maps and diffs each record and hands changed
-// accounts to the workers. It returns at the end of input, on a read error
-// or when readCtx is done.
-func (r *run) read(ctx context.Context, src sources.Source, mapper *mapping.Mapper, index *state.Index, work chan<- item) {
-	seen := newSeenSet()
-	for {
-		rec, err := src.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			r.readComplete.Store(true)
-			return
-		}
-		if err != nil {
-			if sources.IsRowError(err) {
-				r.counts.read.Add(1)
-				r.counts.unreadable.Add(1)
-				r.logRowError("unreadable row", err)
-				continue
-			}
-			if ctx.Err() == nil {
-				r.fail(fmt.Errorf("read source: %w", err))
-			}
-			return
-		}
-		r.counts.read.Add(1)
-
-		if rec.Skip != "" {
-			r.counts.skipped.Add(1)
-			r.log.Debug("row skipped", zap.String("position", rec.Position), zap.String("reason", rec.Skip))
-			continue
-		}
-		payload, err := mapper.Map(rec)
-		if err != nil {
-			r.counts.unreadable.Add(1)
-			r.logRowError("row cannot be mapped", err)
-			continue
-		}
-		if !seen.add(payload.ExternalID) {
-			r.counts.duplicate.Add(1)
-			r.logRowError("duplicate externalId", fmt.Errorf("%s: externalId %q appeared earlier in this run; only its first row is used", rec.Position, payload.ExternalID))
-			continue
-		}
-
-		if !r.changed(index, payload, rec.Position) {
-			continue
-		}
-		r.counts.changed.Add(1)
-		if r.opts.DryRun {
-			r.counts.unsent.Add(1)
-			if r.opts.DryRunOutput != nil {
-				fmt.Fprintf(r.opts.DryRunOutput, "%s\t%s\n", payload.ExternalID, rec.Position)
-			}
-			continue
-		}
-		if r.stopSending.Load() {
-			r.counts.unsent.Add(1)
-			continue
-		}
-
-		select {
-		case work <- item{payload: payload, position: rec.Position}:
-		case <-ctx.Done():
-			r.counts.unsent.Add(1)
-			return
-		}
-	}
-}
-
-// changed reports whether payload must be sent, counting the row as
-// unchanged or skipped otherwise. In a full run, index holds only the rows
-// the full pass has handled (see loadIndex).
-func (r *run) changed(index *state.Index, payload mapping.Payload, position string) bool {
-	entry, ok := index.Get(payload.ExternalID)
-	if !ok {
-		return true
-	}
+// changed reports whether payload must be sent, given the index entry of
+// its account, counting the row as unchanged or skipped otherwise. In a
+// full run, the index holds only the rows the full pass has handled (see
+// loadIndex).
+func (r *run) changed(entry state.Entry, payload mapping.Payload, position string) bool {
 	if entry.Acked && entry.Hash == payload.Hash {
 		r.counts.unchanged.Add(1)
 		if r.opts.Full {
@@ -337,32 +267,6 @@ func (r *run) logRowError(msg string, err error) {
 	case n == maxLoggedRowErrors+1:
 		r.log.Warn("further row errors are counted in the summary but not logged", zap.Int("logged", maxLoggedRowErrors))
 	}
-}
-
-// seenSet detects repeated externalIds within one run. It keeps a 64-bit
-// seeded hash per id instead of the id itself, so that a million ids take
-// about 40 MB instead of 100.
-//
-// NOTE: two different ids whose hashes collide would be taken for a
-// duplicate. At a million rows the chance is about 3 in 100 million per
-// run, and the seed changes every run, so the row is sent the next time.
-type seenSet struct {
-	seed maphash.Seed
-	ids  map[uint64]struct{}
-}
-
-func newSeenSet() *seenSet {
-	return &seenSet{seed: maphash.MakeSeed(), ids: make(map[uint64]struct{})}
-}
-
-// add records id and reports whether it was new.
-func (s *seenSet) add(id string) bool {
-	h := maphash.String(s.seed, id)
-	if _, dup := s.ids[h]; dup {
-		return false
-	}
-	s.ids[h] = struct{}{}
-	return true
 }
 
 // outcome turns the run's state into its outcome and error.
