@@ -10,7 +10,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DA
 # go-sqlite3 is a cgo package.
 export CGO_ENABLED := 1
 
-.PHONY: help build test test-short lint bench demo clean
+.PHONY: help build test test-short soak lint bench demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,6 +24,16 @@ test: ## run every test with the race detector, with a throwaway PostgreSQL when
 
 test-short: ## run the tests without the race detector and the long cases
 	$(GO) test -short -count=1 ./...
+
+# FUZZTIME is how long `make soak` runs each fuzzer.
+FUZZTIME ?= 5m
+
+soak: ## run the long reliability tests, then each fuzzer for FUZZTIME; see docs/reliability.md
+	ATLAS_SYNC_SOAK=1 $(GO) test -count=1 -timeout 60m -v -run . ./reliability/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config
+	$(GO) test -run '^$$' -fuzz '^FuzzCSVSource$$' -fuzztime $(FUZZTIME) ./sources/csv
+	$(GO) test -run '^$$' -fuzz '^FuzzConvert$$' -fuzztime $(FUZZTIME) ./mapping
+	$(GO) test -run '^$$' -fuzz '^FuzzCSVWithMapping$$' -fuzztime $(FUZZTIME) ./mapping
 
 lint: ## gofmt and go vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \

@@ -34,7 +34,7 @@ func TestSIGKILLAtRandomMomentsLosesNothing(t *testing.T) {
 		seeds, rows = 5, 1000
 	}
 	if soak() {
-		seeds, rows = 30, 10_000
+		seeds, rows = 20, 10_000
 	}
 	totalKills, totalRepeats := 0, 0
 	for seed := 1; seed <= seeds; seed++ {

@@ -152,7 +152,7 @@ func TestTokenNeverWritten(t *testing.T) {
 
 // checkDaemonEndpoints runs the daemon with a schedule of one second,
 // waits until it has synced, and searches /metrics, /healthz, /readyz and
-// its log for the token.
+// its log for the token, and the endpoints for configured paths and URLs.
 func checkDaemonEndpoints(t *testing.T, e *binEnv, check *leakCheck) {
 	t.Helper()
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
@@ -187,9 +187,19 @@ func checkDaemonEndpoints(t *testing.T, e *binEnv, check *leakCheck) {
 		t.Error("the daemon did not sync within 30s")
 	}
 	check.text("/metrics", metrics)
+	bodies := map[string]string{"/metrics": metrics}
 	for _, path := range []string{"/healthz", "/readyz"} {
 		body, _ := get(t, "http://"+address+path)
 		check.text(path, body)
+		bodies[path] = body
+	}
+	// The endpoints expose no configuration values either.
+	for path, body := range bodies {
+		for _, value := range []string{e.state, e.csv, e.server.URL, e.config} {
+			if strings.Contains(body, value) {
+				t.Errorf("%s exposes the configured value %s", path, value)
+			}
+		}
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
