@@ -10,7 +10,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DA
 # go-sqlite3 is a cgo package.
 export CGO_ENABLED := 1
 
-.PHONY: help build test test-short soak lint bench demo clean
+.PHONY: help build test test-short soak lint bench demo soak-daemon docker clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -43,8 +43,16 @@ lint: ## gofmt and go vet
 bench: ## run the benchmarks; see docs/benchmarks.md
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
+soak-daemon: ## run the daemon for 10 minutes and check goroutines and memory; see docs/benchmarks.md
+	ATLAS_SYNC_SOAK=$${ATLAS_SYNC_SOAK:-10m} $(GO) test -run '^TestDaemonSoak$$' -count=1 -timeout 30m -v ./e2e/daemon/
+
 demo: build ## sync testdata/demo/accounts.csv into a local emulator, twice
 	scripts/demo.sh
+
+IMAGE ?= atlas-sync:$(VERSION)
+
+docker: ## build the container image atlas-sync:VERSION (set IMAGE to rename) with the version stamped
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(DATE) -t $(IMAGE) .
 
 clean: ## remove build output
 	rm -rf $(BIN)

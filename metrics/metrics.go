@@ -154,9 +154,15 @@ func New(build Build) *Metrics {
 	return m
 }
 
-// Handler serves the registry in the Prometheus text format.
+// Handler serves the registry in the Prometheus text format. A collector
+// that fails (the process collector under a sandbox that hides /proc
+// files, for example) drops its own metrics, not the whole scrape; the
+// failures are counted in promhttp_metric_handler_errors_total.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+		Registry:      m.registry,
+		ErrorHandling: promhttp.ContinueOnError,
+	})
 }
 
 // Gatherer returns the registry for tests and custom exporters.
