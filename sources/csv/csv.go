@@ -314,7 +314,7 @@ func (s *Source) Next(ctx context.Context) (sources.Record, error) {
 			return sources.Record{}, io.EOF
 		}
 		if errors.Is(err, ErrRecordTooLarge) {
-			return sources.Record{}, s.recordTooLargeError("the record")
+			return sources.Record{}, s.recordTooLargeError()
 		}
 		var parseErr *stdcsv.ParseError
 		if errors.As(err, &parseErr) {

@@ -60,9 +60,9 @@ func (l *recordLimiter) markRecordEnd(offset int64) {
 
 // recordTooLargeError words ErrRecordTooLarge with the line after which
 // the oversized record starts.
-func (s *Source) recordTooLargeError(what string) error {
-	return fmt.Errorf("read %s: %s after line %d: %w (%d bytes); check the quoting near that line, or whether the file is CSV at all",
-		s.path, what, s.lastLine, ErrRecordTooLarge, s.limiter.max)
+func (s *Source) recordTooLargeError() error {
+	return fmt.Errorf("read %s: the record after line %d: %w (%d bytes); check the quoting near that line, or whether the file is CSV at all",
+		s.path, s.lastLine, ErrRecordTooLarge, s.limiter.max)
 }
 
 // checkLastRecord runs checkUnchanged when the record just parsed is the
