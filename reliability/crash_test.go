@@ -21,9 +21,9 @@ import (
 // (2 per worker) and one checkpoint batch (state.batch_size 20).
 const killBound = 4 + 2*4 + 20
 
-// TestSIGKILLAtRandomMomentsLosesNothing is a property test: for each
+// TestSIGKILLAtRandomMomentsLosesNothing is a property test. For each
 // seed, the built binary syncs a CSV file and is killed with SIGKILL at a
-// random request, again and again, until one run completes; then every
+// random request, again and again, until one run completes. Then every
 // tenth account changes and the same happens again. At the end the
 // emulator must hold every account with its latest data, and the only
 // repeated upserts may be those Atlas applied before a kill but the

@@ -111,7 +111,7 @@ func TestFileGrowingDuringRunFails(t *testing.T) {
 
 // TestSourceRemovedDuringRun deletes the source file at the binary's
 // tenth request. The open file stays readable, so the run completes with
-// the content it opened; the next run must fail, naming the missing file,
+// the content it opened. The next run must fail, naming the missing file,
 // and send nothing.
 func TestSourceRemovedDuringRun(t *testing.T) {
 	const rows = 3000
@@ -148,7 +148,7 @@ func TestSourceRemovedDuringRun(t *testing.T) {
 
 // TestSourcePathNotAFile points the job at a directory and at a FIFO.
 // Each must end with exit 1 and an error naming the path and the
-// problem; the FIFO must not block the run waiting for a writer.
+// problem, and the FIFO must not block the run waiting for a writer.
 func TestSourcePathNotAFile(t *testing.T) {
 	tests := []struct {
 		name   string

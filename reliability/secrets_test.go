@@ -48,12 +48,12 @@ func (c *leakCheck) file(path string) {
 	c.text("file "+filepath.Base(path), string(raw))
 }
 
-// TestTokenNeverWritten runs the binary at log level debug through a
-// fault-ridden run, a dry run, check, status, rejected, a rejected token,
-// a server that echoes the Authorization header back in its error bodies
-// and headers, a SIGKILL that leaves the WAL behind, a goroutine dump
-// (SIGQUIT, which prints stacks as a panic does) and the daemon's HTTP
-// endpoints, and searches every output and state file for the token.
+// TestTokenNeverWritten searches every output and state file of the binary
+// for the token. The binary runs at log level debug through a run with
+// faults, a dry run, check, status, rejected, a rejected token, and a
+// server that echoes the Authorization header in its error bodies and
+// headers. Then come a SIGKILL that leaves the WAL behind, a goroutine
+// dump (SIGQUIT prints stacks as a panic does) and the daemon's endpoints.
 func TestTokenNeverWritten(t *testing.T) {
 	check := &leakCheck{t: t}
 	e := newBinEnv(t, emulator.Options{})
@@ -271,8 +271,8 @@ func TestInsecureBaseURLRejected(t *testing.T) {
 
 // TestTLSVerificationOn serves the emulator over TLS with a certificate
 // from a test CA. Without that CA the binary must fail with a certificate
-// error before any request reaches the emulator; with SSL_CERT_FILE
-// naming it, the same run must succeed.
+// error before any request reaches the emulator. With SSL_CERT_FILE
+// naming the CA, the same run must succeed.
 func TestTLSVerificationOn(t *testing.T) {
 	e := newBinEnv(t, emulator.Options{})
 	tlsServer := httptest.NewTLSServer(e.emulator)
