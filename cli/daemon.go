@@ -104,7 +104,7 @@ func (a *app) daemon(parent context.Context) error {
 	health := &daemon.Health{}
 
 	// The endpoint starts before the store opens, so that /healthz
-	// answers and /readyz says why the daemon is not ready yet.
+	// responds and /readyz reports why the daemon is not ready yet.
 	var server *daemon.Server
 	if cfg.Daemon.Listen != "off" {
 		server, err = daemon.Listen(cfg.Daemon.Listen, daemon.Handler(health, m.Handler()), logger)
@@ -161,10 +161,10 @@ func (a *app) daemon(parent context.Context) error {
 
 	first := d.serve(signals, &current)
 
-	// Stop order: readiness first, so that no orchestrator routes work
-	// here; then scheduling stops and the runs' contexts are cancelled;
-	// the engine gives requests in flight daemon.shutdown_grace and
-	// records every acknowledged row; the deferred calls then stop the
+	// Stop order: readiness turns false first, so that no orchestrator
+	// routes work here. Then scheduling stops and the runs' contexts are
+	// cancelled. The engine gives requests in flight daemon.shutdown_grace
+	// and records every acknowledged row. The deferred calls then stop the
 	// HTTP endpoint and close the state file last.
 	health.SetNotReady("shutting down")
 	d.notify("STOPPING=1")
@@ -223,8 +223,9 @@ func (d *daemonProcess) drain(signals <-chan os.Signal) bool {
 	}
 }
 
-// notify sends an sd_notify message, logging a failure: systemd then
-// treats the service as failed to start or hung, and the log says why.
+// notify sends an sd_notify message and logs a failure, because systemd
+// then treats the service as failed to start or hung and the log is the
+// only place that explains it.
 func (d *daemonProcess) notify(msg string) {
 	if err := d.notifier.Notify(msg); err != nil {
 		d.logger.Warn("notify systemd", zap.Error(err))

@@ -18,9 +18,10 @@ import (
 // covers the last 16 hours, at one an hour about six weeks.
 const keepRuns = 1000
 
-// daemonRuntime is what one version of the configuration builds: the jobs,
-// their time zone, the Atlas client, the rate limit and the engine. A
-// reload builds a new one; runs in progress finish with the old one.
+// daemonRuntime is the set of objects built from one version of the
+// configuration: the jobs, their time zone, the Atlas client, the rate
+// limit and the engine. A reload builds a new one, and runs in progress
+// finish with the old one.
 type daemonRuntime struct {
 	cfg      *config.Config
 	jobs     []jobSpec

@@ -117,7 +117,7 @@ func (a *app) status(ctx context.Context, flags statusFlags) error {
 }
 
 // collectStatus returns the configured jobs in configuration order, then
-// jobs that only the state file knows (renamed or removed jobs).
+// jobs found only in the state file (renamed or removed jobs).
 func collectStatus(ctx context.Context, cfg *config.Config, store *state.Store, location *time.Location, flags statusFlags, now time.Time) ([]jobStatus, error) {
 	var jobs []jobStatus
 	seen := map[string]bool{}

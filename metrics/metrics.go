@@ -155,9 +155,9 @@ func New(build Build) *Metrics {
 }
 
 // Handler serves the registry in the Prometheus text format. A collector
-// that fails (the process collector under a sandbox that hides /proc
-// files, for example) drops its own metrics, not the whole scrape; the
-// failures are counted in promhttp_metric_handler_errors_total.
+// that fails drops only its own metrics, not the whole scrape: the process
+// collector fails under a sandbox that hides /proc files, for example.
+// promhttp_metric_handler_errors_total counts such failures.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
 		Registry:      m.registry,

@@ -481,7 +481,7 @@ func TestDaemonNotifiesSystemd(t *testing.T) {
 		}
 	}
 
-	// WATCHDOG_USEC of 200ms asks for a keep-alive every 100ms.
+	// WATCHDOG_USEC of 200ms requests a keep-alive every 100ms.
 	d := start(t, []string{"NOTIFY_SOCKET=" + socket, "WATCHDOG_USEC=200000"}, "daemon", "--config", s.configPath())
 	if ready := expect("READY=1"); !strings.Contains(ready, "STATUS=scheduling crm (@hourly)") {
 		t.Errorf("READY message = %q, want a STATUS naming the schedule", ready)

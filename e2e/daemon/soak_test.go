@@ -14,7 +14,7 @@ import (
 )
 
 // soakEnv sets the duration of TestDaemonSoak, such as "10m"; the test is
-// skipped without it. `make soak` sets it.
+// skipped without it. `make soak-daemon` sets it.
 const soakEnv = "ATLAS_SYNC_SOAK"
 
 // TestDaemonSoak runs the daemon with three jobs on @every 1s schedules for
@@ -26,7 +26,7 @@ const soakEnv = "ATLAS_SYNC_SOAK"
 func TestDaemonSoak(t *testing.T) {
 	raw := os.Getenv(soakEnv)
 	if raw == "" {
-		t.Skipf("set %s=10m (or use make soak) to run the soak test", soakEnv)
+		t.Skipf("set %s=10m (or use make soak-daemon) to run the soak test", soakEnv)
 	}
 	duration, err := time.ParseDuration(raw)
 	if err != nil || duration < 3*time.Minute {
