@@ -30,7 +30,9 @@ type Progress struct {
 	ReadDone bool
 
 	// BytesRead and Size measure reading when the source implements
-	// sources.Progresser; Size is 0 when unknown.
+	// sources.Progresser; Size is 0 when unknown. BytesRead counts the
+	// bytes read up to the last row diffed, not the source's read-ahead,
+	// so that it matches Counts.
 	BytesRead int64
 	Size      int64
 
@@ -123,7 +125,10 @@ func (p *progressReporter) snapshot(now time.Time) Progress {
 		FullPass:  r.fullPass(),
 	}
 	if src, ok := r.progresser(); ok {
-		progress.BytesRead, progress.Size = src.BytesRead(), src.Size()
+		progress.BytesRead, progress.Size = r.bytesDiffed.Load(), src.Size()
+		if progress.ReadDone {
+			progress.BytesRead = src.BytesRead()
+		}
 	}
 
 	answered := counts.Sent + counts.Rejected

@@ -25,9 +25,10 @@ const readBatchRecords = 256
 // readBatch is a run of consecutive records on their way from the reader
 // through a mapper to the diff.
 type readBatch struct {
-	records []batchRecord
-	values  []sources.Value // the records' values, back to back
-	mapped  chan struct{}   // closed once every record is mapped
+	records   []batchRecord
+	values    []sources.Value // the records' values, back to back
+	mapped    chan struct{}   // closed once every record is mapped
+	bytesRead int64           // sources.Progresser.BytesRead after the last record
 }
 
 // batchRecord is one record of a batch and the result of mapping it.
@@ -111,6 +112,7 @@ func (r *run) read(ctx context.Context, src sources.Source, mapper *mapping.Mapp
 		if !r.diffBatch(ctx, batch, index, seen, work) {
 			return
 		}
+		r.bytesDiffed.Store(batch.bytesRead)
 		select {
 		case free <- batch:
 		default:
@@ -130,8 +132,12 @@ func (r *run) readBatches(ctx context.Context, src sources.Source, toMap, inOrde
 	defer close(inOrder)
 	defer close(toMap)
 
+	progresser, _ := r.progresser()
 	var batch *readBatch
 	send := func() bool {
+		if progresser != nil {
+			batch.bytesRead = progresser.BytesRead()
+		}
 		select {
 		case toMap <- batch:
 		case <-ctx.Done():

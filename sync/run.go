@@ -71,8 +71,10 @@ type run struct {
 	alreadySent atomic.Int64                 // rows a resumed full pass skipped
 
 	// progressSource is the source as a sources.Progresser, for the
-	// progress reports; nil when the source is not one.
+	// progress reports; nil when the source is not one. bytesDiffed is
+	// its BytesRead when the last diffed row had been read.
 	progressSource atomic.Pointer[sources.Progresser]
+	bytesDiffed    atomic.Int64
 }
 
 func newRun(e *Engine, job Job, opts RunOptions, log *zap.Logger) *run {
