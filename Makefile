@@ -10,7 +10,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DA
 # go-sqlite3 is a cgo package.
 export CGO_ENABLED := 1
 
-.PHONY: help build test test-short soak lint bench demo soak-daemon docker clean
+.PHONY: help build test test-short soak lint bench bench-rate bench-backfill demo soak-daemon docker clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -40,8 +40,15 @@ lint: ## gofmt and go vet
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-bench: ## run the benchmarks; see docs/benchmarks.md
+bench: ## run the Go benchmarks and the 1M-row diff pass; see docs/benchmarks.md
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+	$(GO) run ./cmd/atlas-bench -scenarios diff
+
+bench-rate: ## measure the request rate against the emulator (two runs of a minute)
+	$(GO) run ./cmd/atlas-bench -scenarios rate
+
+bench-backfill: ## send 1M accounts through the emulator, interrupted twice (minutes)
+	$(GO) run ./cmd/atlas-bench -scenarios backfill
 
 soak-daemon: ## run the daemon for 10 minutes and check goroutines and memory; see docs/benchmarks.md
 	ATLAS_SYNC_SOAK=$${ATLAS_SYNC_SOAK:-10m} $(GO) test -run '^TestDaemonSoak$$' -count=1 -timeout 30m -v ./e2e/daemon/
