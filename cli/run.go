@@ -159,8 +159,8 @@ func printSummary(w io.Writer, res atlassync.Result) {
 	}
 }
 
-// describeOutcome words the outcome for the summary line. A run stopped
-// by its budget or by 429s says how many changes the next run sends first.
+// describeOutcome words the outcome for the summary line. For a run
+// stopped by its budget or by 429s it includes the changes left.
 func describeOutcome(res atlassync.Result) string {
 	switch res.Outcome {
 	case atlassync.OutcomeBudget:

@@ -36,12 +36,12 @@ type Progress struct {
 	BytesRead int64
 	Size      int64
 
-	// SendRate is the observed rate of answered requests (acknowledged or
+	// SendRate is the observed rate of completed requests (acknowledged or
 	// rejected rows) per second over the last 15 seconds.
 	SendRate float64
 
 	// Limit is the throttle's current rate in requests per second,
-	// lowered by 429 answers; +Inf without a rate limit.
+	// lowered after 429 responses; +Inf without a rate limit.
 	Limit float64
 
 	// Remaining estimates the changed rows still to send: exact once
@@ -138,7 +138,7 @@ func (p *progressReporter) snapshot(now time.Time) Progress {
 	return progress
 }
 
-// sendRate adds a sample and returns the rate of answered requests since
+// sendRate adds a sample and returns the rate of completed requests since
 // the oldest sample inside the window.
 func (p *progressReporter) sendRate(now time.Time, answered int64) float64 {
 	p.samples = append(p.samples, progressSample{at: now, answered: answered})

@@ -51,10 +51,10 @@ type indexResult struct {
 // read streams the source and hands changed accounts to the workers. It
 // returns at the end of input, on a read error, or when ctx is done.
 //
-// Three stages overlap: a reader goroutine calls Next and copies each
-// record into a batch; GOMAXPROCS mapper goroutines map and hash whole
-// batches; this goroutine takes the batches in source order, so that the
-// first row of a duplicated externalId is the one used, and diffs them.
+// Three stages overlap. A reader goroutine calls Next and copies each
+// record into a batch. GOMAXPROCS mapper goroutines map and hash whole
+// batches. This goroutine diffs the batches in source order, so that the
+// first row of a duplicated externalId is the one used.
 // The checkpoint index arrives on indexReady; it loads while the first
 // batches are read and mapped.
 func (r *run) read(ctx context.Context, src sources.Source, mapper *mapping.Mapper, indexReady <-chan indexResult, work chan<- item) {

@@ -29,6 +29,7 @@ type childResult struct {
 	Unchanged int64   `json:"unchanged"`
 	Requests  int64   `json:"requests"`
 	PeakRSS   int64   `json:"-"` // bytes
+	CPU       float64 `json:"-"` // user and system CPU seconds of the whole subprocess
 }
 
 // childCommand is the hidden first argument that makes the binary run one
@@ -190,6 +191,7 @@ func measureInChild(ctx context.Context, args ...string) (childResult, error) {
 	}
 	if usage, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		res.PeakRSS = usage.Maxrss * 1024 // Linux reports kilobytes
+		res.CPU = time.Duration(usage.Utime.Nano() + usage.Stime.Nano()).Seconds()
 	}
 	return res, nil
 }

@@ -62,10 +62,10 @@ func (r *report) write(out io.Writer) {
 		ratio := d.PipelineSec / d.BaselineSec
 		fmt.Fprintf(out, "\n### Diff pass, %d rows, %s of CSV, checkpoint up to date\n\n", d.Rows, mib(d.CSVBytes))
 		fmt.Fprintf(out, "| measurement | figure | target |\n|---|---|---|\n")
-		fmt.Fprintf(out, "| encoding/csv alone (best of %d) | %.2f s, %.0f rows/s, peak RSS %s | |\n",
-			len(d.AllSamplesCSV), d.BaselineSec, float64(d.Rows)/d.BaselineSec, mib(d.BaselineRSS))
-		fmt.Fprintf(out, "| engine run: read, map, hash, diff (best of %d) | %.2f s, %.0f rows/s | |\n",
-			len(d.AllSamplesRun), d.PipelineSec, float64(d.Rows)/d.PipelineSec)
+		fmt.Fprintf(out, "| encoding/csv alone (best of %d) | %.2f s (%.2f CPU-s), %.0f rows/s, peak RSS %s | |\n",
+			len(d.AllSamplesCSV), d.BaselineSec, d.BaselineCPU, float64(d.Rows)/d.BaselineSec, mib(d.BaselineRSS))
+		fmt.Fprintf(out, "| engine run: read, map, hash, diff (best of %d) | %.2f s (%.2f CPU-s), %.0f rows/s | |\n",
+			len(d.AllSamplesRun), d.PipelineSec, d.PipelineCPU, float64(d.Rows)/d.PipelineSec)
 		fmt.Fprintf(out, "| ratio engine / encoding/csv | %.2f | %s |\n", ratio, verdict(ratio <= 3, "≤ 3"))
 		fmt.Fprintf(out, "| engine peak RSS | %s | %s |\n", mib(d.PipelineRSS), verdict(d.PipelineRSS < 256<<20, "< 256 MB"))
 		fmt.Fprintf(out, "| checkpoint growth | %.1f B/account | %s |\n",
