@@ -31,7 +31,8 @@ func (a *app) statusCommand() *cobra.Command {
 		Short: "Show each job's last runs, counts and next scheduled time",
 		Long: `Show each job's last run from the run history in the state file: start,
 end, outcome, row counts and error, the number of rejected rows waiting,
-and the next time its schedule fires (when ` + "`atlas-sync daemon`" + ` runs it).
+and the next time its schedule fires when ` + "`atlas-sync daemon`" + ` runs it
+(for "@every" schedules, estimated from the start of the last run).
 
 The state file is opened read-only and without the lock, so status works
 while the daemon or a run is using the file. --json prints the same data
@@ -126,13 +127,10 @@ func collectStatus(ctx context.Context, cfg *config.Config, store *state.Store, 
 		if flags.job != "" && jc.Name != flags.job {
 			continue
 		}
-		js := jobStatus{Name: jc.Name, Configured: true, Schedule: jc.Schedule}
-		if next, ok := nextRun(jc.Schedule, location, now); ok {
-			js.NextRun = &next
-		}
-		jobs = append(jobs, js)
+		jobs = append(jobs, jobStatus{Name: jc.Name, Configured: true, Schedule: jc.Schedule})
 	}
 	if store == nil {
+		setNextRuns(jobs, location, now)
 		return jobs, nil
 	}
 
@@ -160,18 +158,47 @@ func collectStatus(ctx context.Context, cfg *config.Config, store *state.Store, 
 		}
 		jobs[i].RejectedRows = len(rejected)
 	}
+	setNextRuns(jobs, location, now)
 	return jobs, nil
+}
+
+func setNextRuns(jobs []jobStatus, location *time.Location, now time.Time) {
+	for i := range jobs {
+		var lastStart time.Time
+		if len(jobs[i].Runs) > 0 {
+			lastStart = jobs[i].Runs[0].Started
+		}
+		if next, ok := nextRun(jobs[i].Schedule, location, now, lastStart); ok {
+			jobs[i].NextRun = &next
+		}
+	}
 }
 
 // nextRun returns the next time spec fires after now, the way the daemon
 // computes it: specs without CRON_TZ= follow daemon.time_zone.
-func nextRun(spec string, location *time.Location, now time.Time) (time.Time, bool) {
+//
+// An "@every" schedule counts from the daemon's start, which the state file
+// does not record. Its ticks fall on whole seconds, one interval apart, so
+// the next one is estimated from the start of the job's last run. Without a
+// run the next time is unknown.
+func nextRun(spec string, location *time.Location, now, lastStart time.Time) (time.Time, bool) {
 	if spec == "" {
 		return time.Time{}, false
 	}
 	schedule, err := cron.ParseStandard(spec)
 	if err != nil {
 		return time.Time{}, false // config.Load has validated it; nothing to show
+	}
+	if every, ok := schedule.(cron.ConstantDelaySchedule); ok {
+		if lastStart.IsZero() || every.Delay <= 0 {
+			return time.Time{}, false
+		}
+		tick := lastStart.Truncate(time.Second)
+		if now.Before(tick) {
+			return tick.Add(every.Delay), true
+		}
+		elapsed := now.Sub(tick) / every.Delay
+		return tick.Add((elapsed + 1) * every.Delay), true
 	}
 	next := schedule.Next(now.In(location))
 	return next, !next.IsZero()
