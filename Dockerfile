@@ -7,7 +7,9 @@
 # /var/lib/atlas-sync for the state file.
 
 # go-sqlite3 is a cgo package, so the build needs a C compiler (the golang
-# image has gcc) and the runtime image needs glibc.
+# image has gcc) and the runtime image needs glibc. go.mod requires Go
+# 1.26.8 and the golang image sets GOTOOLCHAIN=local, so pull a current
+# golang:1.26-bookworm (1.26.8 or later).
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
