@@ -270,6 +270,12 @@ func printStatus(w io.Writer, report statusReport, location *time.Location, noFi
 		}
 	}
 	tw.Flush()
+	for _, job := range report.Jobs {
+		if job.NextRun != nil {
+			notes = append([]string{"NEXT RUN is when `atlas-sync daemon` starts the job, if it is running; for @every schedules it is estimated from the last run."}, notes...)
+			break
+		}
+	}
 	if len(notes) > 0 {
 		fmt.Fprintf(w, "\n%s\n", strings.Join(notes, "\n"))
 	}
