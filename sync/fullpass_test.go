@@ -2,9 +2,11 @@ package sync_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/atlas-sync/atlas-sync/atlas"
 	"github.com/atlas-sync/atlas-sync/atlas/emulator"
 	atlassync "github.com/atlas-sync/atlas-sync/sync"
 )
@@ -94,15 +96,22 @@ func TestFullPassSurvivesTwoInterruptions(t *testing.T) {
 	h.writeAccounts(rows, nil)
 	h.settings.Workers = 8
 	h.settings.BatchSize = 500
-	h.engine = h.newEngine(testToken, 0, 1)
+	// Count responses with an observer: polling emulator.Stats would copy
+	// its map of accounts each time.
+	counter := &responseCounter{}
+	client, err := atlas.NewClient(atlas.Options{BaseURL: h.server.URL, Token: testToken, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.engine = atlassync.NewEngine(h.store, client, atlas.NewThrottle(0, 1), h.settings, h.logger, counter)
 
 	var inFlightAtInterruptions int64
-	for _, stopAt := range []int{rows / 3, 2 * rows / 3} {
+	for _, stopAt := range []int64{rows / 3, 2 * rows / 3} {
 		ctx, cancel := context.WithCancel(context.Background())
 		stopped := make(chan struct{})
 		go func() {
 			defer close(stopped)
-			for h.emulator.Stats().Requests < stopAt && ctx.Err() == nil {
+			for counter.responses.Load() < stopAt && ctx.Err() == nil {
 				time.Sleep(time.Millisecond)
 			}
 			cancel()
@@ -137,6 +146,19 @@ func TestFullPassSurvivesTwoInterruptions(t *testing.T) {
 	}
 	t.Logf("%d accounts, %d upserts beyond one per account", rows, extra)
 }
+
+// responseCounter is an atlassync.Observer that counts upsert requests
+// that got an HTTP response.
+type responseCounter struct{ responses atomic.Int64 }
+
+func (c *responseCounter) ObserveUpsert(_ string, status int, _ time.Duration) {
+	if status != 0 {
+		c.responses.Add(1)
+	}
+}
+func (c *responseCounter) ObserveRetry(string, atlas.Class)          {}
+func (c *responseCounter) ObserveThrottleWait(string, time.Duration) {}
+func (c *responseCounter) ObserveRun(atlassync.Result)               {}
 
 // assertUpsertedOnce checks that the emulator accepted exactly one upsert
 // for each of want accounts.
