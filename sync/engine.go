@@ -47,7 +47,7 @@ type Settings struct {
 	RetryMaxDelay     time.Duration // cap of the backoff delay
 	RateLimitPatience time.Duration // 429s without a success before the run stops
 	BatchSize         int           // acknowledged rows per checkpoint transaction
-	FlushInterval     time.Duration // longest wait of an acknowledged row before its commit
+	FlushInterval     time.Duration // maximum wait of an acknowledged row before its commit
 	ShutdownGrace     time.Duration // time in-flight requests get after the run's context is done
 }
 
@@ -100,7 +100,7 @@ func NewEngine(store *state.Store, client Upserter, throttle *atlas.Throttle, se
 	}
 }
 
-// Job is what the engine needs to run one configured job.
+// Job is one configured job as the engine runs it: its source, mapping and budgets.
 type Job struct {
 	Name        string
 	Open        sources.Opener

@@ -90,7 +90,7 @@ func (r *run) send(readCtx, sendCtx context.Context, it item, deliveries chan<- 
 			r.e.throttle.Pause(pause)
 			r.e.throttle.Backoff()
 			if since := time.Since(time.Unix(0, r.lastProgress.Load())); since > settings.RateLimitPatience {
-				r.stop(fmt.Errorf("%w: only 429 answers for %s (atlas.rate_limit_patience)", ErrRateLimited, since.Round(time.Second)))
+				r.stop(fmt.Errorf("%w: only 429 responses for %s (atlas.rate_limit_patience)", ErrRateLimited, since.Round(time.Second)))
 			}
 			r.e.observer.ObserveRetry(r.job.Name, class)
 			continue
