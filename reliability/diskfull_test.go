@@ -46,6 +46,7 @@ func TestDiskFullOnTmpfsThenRecovers(t *testing.T) {
 		t.Fatalf("exit status %d on a full disk, want 1", full.code)
 	}
 	mustContain(t, "output of the run on a full disk", full.output(), "database or disk is full")
+	mustContain(t, "output of the run on a full disk", full.output(), "free space on that file system")
 
 	if out, err := exec.Command("mount", "-o", "remount,size=64m", stateDir).CombinedOutput(); err != nil {
 		t.Fatalf("grow the tmpfs: %v: %s", err, out)

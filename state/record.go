@@ -5,8 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/mattn/go-sqlite3"
 )
 
 // Ack is Atlas' acknowledgement of one upserted payload.
@@ -57,10 +60,21 @@ func (s *Store) Record(ctx context.Context, job string, acks []Ack, rejections [
 		return err
 	}
 	if err := s.record(ctx, jobID, acks, rejections); err != nil {
-		return fmt.Errorf("record %d acks and %d rejections of job %q in state file %s: %w",
-			len(acks), len(rejections), job, s.path, err)
+		return fmt.Errorf("record %d acks and %d rejections of job %q in state file %s: %w%s",
+			len(acks), len(rejections), job, s.path, err, spaceHint(err))
 	}
 	return nil
+}
+
+// spaceHint returns advice for errors that mean the file system is full or
+// the file may not grow, and "" for other errors.
+func spaceHint(err error) string {
+	var sqliteErr sqlite3.Error
+	full := errors.As(err, &sqliteErr) && sqliteErr.Code == sqlite3.ErrFull
+	if !full && !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EFBIG) {
+		return ""
+	}
+	return "; free space on that file system (or raise the file size limit) and run again: rows Atlas acknowledged but not recorded are sent once more, which is safe"
 }
 
 func validateBatch(acks []Ack, rejections []Rejection) error {
