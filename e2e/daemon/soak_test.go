@@ -63,6 +63,7 @@ func TestDaemonSoak(t *testing.T) {
 			rss:        scrape(t, addr, "process_resident_memory_bytes"),
 			heap:       scrape(t, addr, "go_memstats_heap_inuse_bytes"),
 			runs:       scrape(t, addr, `atlas_sync_runs_total{job="steady",outcome="ok"}`),
+			sent:       scrape(t, addr, `atlas_sync_rows_total{job="changing",result="sent"}`),
 		})
 	}
 	d.signal(t, syscall.SIGTERM)
@@ -76,12 +77,17 @@ func TestDaemonSoak(t *testing.T) {
 		duration:       duration,
 		samples:        len(samples),
 		runs:           samples[len(samples)-1].runs,
+		changedSent:    samples[len(samples)-1].sent,
 		upserts:        em.Stats().Requests,
 		goroutinesHigh: [2]float64{maxOf(first, goroutinesOf), maxOf(last, goroutinesOf)},
 		rssMedian:      [2]float64{medianOf(first, rssOf), medianOf(last, rssOf)},
 		heapMedian:     [2]float64{medianOf(first, heapOf), medianOf(last, heapOf)},
 	}
 	t.Log(report)
+
+	if report.changedSent <= 200 {
+		t.Errorf("job changing sent %v rows, want more than its first run's 200: the soak did not exercise sending", report.changedSent)
+	}
 
 	// Goroutines: the daemon at rest has a fixed set; runs add a bounded
 	// number. A leak of one per run would add hundreds over the soak.
@@ -102,6 +108,7 @@ type soakSample struct {
 	at                    time.Duration
 	goroutines, rss, heap float64
 	runs                  float64
+	sent                  float64
 }
 
 func goroutinesOf(s soakSample) float64 { return s.goroutines }
@@ -129,6 +136,7 @@ type soakReport struct {
 	duration       time.Duration
 	samples        int
 	runs           float64
+	changedSent    float64
 	upserts        int
 	goroutinesHigh [2]float64 // max in the first and the last third
 	rssMedian      [2]float64
@@ -137,12 +145,12 @@ type soakReport struct {
 
 func (r soakReport) String() string {
 	mib := func(v float64) string { return fmt.Sprintf("%.1f MiB", v/(1<<20)) }
-	return fmt.Sprintf(`soak of %s, %d samples after a 1m warm-up; %v ok runs of job "steady"; %d requests to the emulator
+	return fmt.Sprintf(`soak of %s, %d samples after a 1m warm-up; %v ok runs of job "steady"; %v rows sent by job "changing"; %d requests to the emulator
                      first third   last third
 goroutines (max)     %-13v %v
 heap in use (median) %-13s %s
 RSS (median)         %-13s %s`,
-		r.duration, r.samples, r.runs, r.upserts,
+		r.duration, r.samples, r.runs, r.changedSent, r.upserts,
 		r.goroutinesHigh[0], r.goroutinesHigh[1],
 		mib(r.heapMedian[0]), mib(r.heapMedian[1]),
 		mib(r.rssMedian[0]), mib(r.rssMedian[1]))
@@ -157,7 +165,7 @@ func writeChangedCSV(t *testing.T, path string, rows, round int) {
 	for i := range rows {
 		name := fmt.Sprintf("Account %d of changing", i)
 		if i%10 == round%10 {
-			name = fmt.Sprintf("Account %d of changing, round %d", i, round)
+			name = fmt.Sprintf("Account %d of changing in round %d", i, round)
 		}
 		fmt.Fprintf(&b, "changing-%04d,%s\n", i, name)
 	}
