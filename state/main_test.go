@@ -23,6 +23,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(helperEnv); path != "" {
 		os.Exit(runLockHolder(path))
 	}
+	if path := os.Getenv(snapshotCrashEnv); path != "" {
+		os.Exit(runSnapshotCrash(path, os.Getenv(snapshotCrashStepEnv)))
+	}
 	goleak.VerifyTestMain(m)
 }
 

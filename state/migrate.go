@@ -96,6 +96,11 @@ func migrations() []migration {
 				)`,
 			},
 		},
+		{
+			version: 3,
+			name:    "create index_snapshots and index_changes",
+			stmts:   indexSnapshotSchema(),
+		},
 	}
 }
 

@@ -44,8 +44,13 @@ type Store struct {
 	// SQLITE_BUSY to a writer of this process.
 	writeMu sync.Mutex
 
-	jobsMu sync.Mutex
-	jobIDs map[string]int64 // job name to jobs.id, filled as jobs are created or looked up
+	jobsMu          sync.Mutex
+	jobIDs          map[string]int64 // job name to jobs.id, filled as jobs are created or looked up
+	brokenSnapshots map[int64]bool   // jobs.id whose index snapshot did not decode; guarded by jobsMu
+
+	// minSnapshotEntries overrides the constant of the same name in
+	// tests; 0 means the constant.
+	minSnapshotEntries int
 
 	closeOnce sync.Once
 	closeErr  error

@@ -152,6 +152,7 @@ func (r *run) execute(ctx context.Context) {
 	}()
 
 	r.pipeline(ctx, src, mapper, indexReady)
+	r.refreshIndexSnapshot(ctx)
 
 	if cs, ok := src.(sources.CursorSource); ok && r.readComplete.Load() && !r.opts.DryRun && r.failed() == nil && !r.stopSending.Load() {
 		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -161,6 +162,24 @@ func (r *run) execute(ctx context.Context) {
 				r.fail(fmt.Errorf("store the source cursor: %w", err))
 			}
 		}
+	}
+}
+
+// refreshIndexSnapshot lets the state file rewrite the job's index
+// snapshot once enough accounts changed, so that the next run loads its
+// index in one read. The snapshot only saves time, so a failure is
+// logged, not returned. A canceled run skips it, to stop at once.
+func (r *run) refreshIndexSnapshot(ctx context.Context) {
+	if r.opts.DryRun || ctx.Err() != nil {
+		return
+	}
+	started := time.Now()
+	wrote, err := r.e.store.RefreshIndexSnapshot(ctx, r.job.Name)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		r.log.Warn("refresh the checkpoint index snapshot; the next run scans the checkpoint instead", zap.Error(err))
+	case wrote:
+		r.log.Debug("refreshed the checkpoint index snapshot", zap.Duration("duration", time.Since(started)))
 	}
 }
 
