@@ -126,7 +126,7 @@ func TestParseMappingErrors(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "colum") {
 		// The unknown key is reported by the decoder before validation.
-		if !strings.Contains(err.Error(), "field colum not found") {
+		if !strings.Contains(err.Error(), "custom_fields.odd.colum") {
 			t.Errorf("error %q does not name the unknown key colum", err)
 		}
 		raw = strings.Replace(raw, ", colum: Y", "", 1)
@@ -221,5 +221,37 @@ func TestExampleConfigIsValid(t *testing.T) {
 	vars := map[string]string{"ATLAS_API_TOKEN": "t", "DATABASE_URL": "postgres://u@127.0.0.1/db"}
 	if _, err := Load(path, env(vars)); err != nil {
 		t.Fatalf("config.example.yaml does not load: %v", err)
+	}
+}
+
+func TestDecodeErrorsNameKeyAndFix(t *testing.T) {
+	raw := strings.Replace(minimal, "  token: ${TOKEN}", "  token: ${TOKEN}\n  workers: four\n  request_per_second: 3", 1)
+	raw = strings.Replace(raw, "      external_id: Id", "      externl_id: Id", 1)
+	_, err := Parse([]byte(raw), env(map[string]string{"TOKEN": "t"}))
+	if err == nil {
+		t.Fatal("Parse accepted unknown keys and a wrong type")
+	}
+	for _, want := range []string{
+		`atlas.workers (line 4): invalid value "four": expected a whole number`,
+		"atlas.request_per_second (line 5): unknown key; did you mean requests_per_second?",
+		"jobs[0].mapping.externl_id (line 10): unknown key; did you mean external_id?",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "config.Atlas") {
+		t.Errorf("error names a Go type:\n%v", err)
+	}
+}
+
+func TestDecodeErrorInFieldNamesKey(t *testing.T) {
+	raw := strings.Replace(minimal, "        arr: {column: AnnualRevenue, type: decimal}", "        arr: {colum: AnnualRevenue, type: decimal}", 1)
+	_, err := Parse([]byte(raw), env(map[string]string{"TOKEN": "t"}))
+	if err == nil {
+		t.Fatal("Parse accepted an unknown field key")
+	}
+	if !strings.Contains(err.Error(), "jobs[0].mapping.custom_fields.arr.colum") || !strings.Contains(err.Error(), "did you mean column?") {
+		t.Errorf("error does not name the key and the fix:\n%v", err)
 	}
 }

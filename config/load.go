@@ -68,6 +68,11 @@ func Parse(raw []byte, env Environment) (*Config, error) {
 		return nil, err
 	}
 
+	var tree yaml.Node
+	if err := yaml.Unmarshal(expanded, &tree); err != nil {
+		return nil, fmt.Errorf("invalid YAML: %w", err)
+	}
+
 	var cfg Config
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
@@ -75,17 +80,13 @@ func Parse(raw []byte, env Environment) (*Config, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("the file is empty; see config.example.yaml for a starting point")
 		}
-		return nil, fmt.Errorf("invalid YAML: %w", err)
+		return nil, explainDecodeError(err, &tree)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, errors.New("the file holds more than one YAML document; keep one")
 	}
 
-	var tree yaml.Node
-	if err := yaml.Unmarshal(expanded, &tree); err != nil {
-		return nil, fmt.Errorf("invalid YAML: %w", err)
-	}
 	cfg.applyDefaults(presentKeys(&tree))
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -89,7 +89,7 @@ func (c *Config) validateAtlas(v *validator) {
 	case a.Token != "" && a.TokenFile != "":
 		v.add("atlas.token", "", "both token and token_file are set; keep one")
 	case a.Token == "" && a.TokenFile == "":
-		v.add("atlas.token", "", "missing; set atlas.token (for example ${ATLAS_API_TOKEN}) or atlas.token_file")
+		v.add("atlas.token", "", "missing or empty; set atlas.token (for example ${ATLAS_API_TOKEN}, with that variable exported and not empty) or atlas.token_file")
 	case strings.ContainsAny(a.Token, " \t\r\n"):
 		v.add("atlas.token", "", "contains white space; check the variable or file it comes from")
 	}
