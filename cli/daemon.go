@@ -291,7 +291,11 @@ func (d *daemonProcess) apply(rt *daemonRuntime) error {
 func (d *daemonProcess) preflight(ctx context.Context, rt *daemonRuntime) {
 	checkCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := preflight(checkCtx, rt.scheduled()); err != nil {
+	mappingErr, sourceErr := preflight(checkCtx, rt.scheduled())
+	for _, err := range []error{mappingErr, sourceErr} {
+		if err == nil {
+			continue
+		}
 		for _, problem := range flatten(err) {
 			d.logger.Warn("job check failed; its runs fail until this is fixed", zap.Error(problem))
 		}

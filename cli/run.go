@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	atlassync "github.com/atlas-sync/atlas-sync/sync"
 )
@@ -78,8 +79,16 @@ func (a *app) run(cmd *cobra.Command, flags runFlags) error {
 	if err != nil {
 		return &exitError{code: ExitUsage, err: err}
 	}
-	if err := preflight(ctx, specs); err != nil {
-		return &exitError{code: ExitFailed, err: formatConfigError(err)}
+	mappingErr, sourceErr := preflight(ctx, specs)
+	if mappingErr != nil {
+		return &exitError{code: ExitFailed, err: formatConfigError(mappingErr)}
+	}
+	if sourceErr != nil {
+		// Each such job fails in its own run below, which records the
+		// error in the run history; the other jobs still run.
+		for _, problem := range flatten(sourceErr) {
+			svc.logger.Warn("source cannot be opened; its job will fail", zap.Error(problem))
+		}
 	}
 
 	opts := atlassync.RunOptions{DryRun: flags.dryRun, Full: flags.full || flags.resume, Resume: flags.resume, Kill: kill}
@@ -141,8 +150,11 @@ func printSummary(w io.Writer, res atlassync.Result) {
 		verb = "would send"
 		sent = res.Unsent
 	}
-	fmt.Fprintf(w, "%s: %s: read %d, unchanged %d, %s %d (created %d, updated %d), rejected %d, unreadable %d, duplicate %d, skipped %d",
-		res.Job, describeOutcome(res), c.Read, c.Unchanged, verb, sent, c.Created, c.Updated, c.Rejected, c.Unreadable, c.Duplicate, c.Skipped)
+	fmt.Fprintf(w, "%s: %s: read %d, unchanged %d, %s %d", res.Job, describeOutcome(res), c.Read, c.Unchanged, verb, sent)
+	if res.Mode != "dry-run" {
+		fmt.Fprintf(w, " (created %d, updated %d)", c.Created, c.Updated)
+	}
+	fmt.Fprintf(w, ", rejected %d, unreadable %d, duplicate %d, skipped %d", c.Rejected, c.Unreadable, c.Duplicate, c.Skipped)
 	if res.Mode != "dry-run" && res.Unsent > 0 {
 		fmt.Fprintf(w, ", left for the next run %d", res.Unsent)
 	}
@@ -154,7 +166,10 @@ func printSummary(w io.Writer, res atlassync.Result) {
 	if res.Mode == "full" && res.Outcome != atlassync.OutcomeFailed && !res.FullPass.Finished {
 		fmt.Fprintf(w, "%s: the full pass is unfinished; run --full --resume to continue it\n", res.Job)
 	}
-	if res.Err != nil {
+	switch {
+	case res.Outcome == atlassync.OutcomeCanceled:
+		fmt.Fprintf(w, "%s: interrupted by a signal; what Atlas acknowledged is recorded and the next run continues (%d changes read here were not sent)\n", res.Job, res.Unsent)
+	case res.Err != nil:
 		fmt.Fprintf(w, "%s: %v\n", res.Job, res.Err)
 	}
 }

@@ -104,23 +104,27 @@ func openerFor(sc config.Source, keyColumn string, logger *zap.Logger) (sources.
 
 // preflight opens each job's source, checks that every mapped column
 // exists, and closes it again. It runs before the first request so that a
-// configuration mistake in any job stops the run before anything is sent.
-func preflight(ctx context.Context, specs []jobSpec) error {
-	var problems []error
+// mapping that does not fit its source stops the run before anything is
+// sent. It returns those mapping problems apart from the sources that could
+// not be opened: a source that is unreachable now (a database restarting,
+// an export not yet downloaded) fails only its own job's run, which records
+// the error, while the other jobs go on.
+func preflight(ctx context.Context, specs []jobSpec) (mappingErr, sourceErr error) {
+	var mappingProblems, sourceProblems []error
 	for _, spec := range specs {
 		src, err := spec.job.Open(ctx, sources.OpenOptions{})
 		if err != nil {
-			problems = append(problems, fmt.Errorf("job %s: open source: %w", spec.job.Name, err))
+			sourceProblems = append(sourceProblems, fmt.Errorf("job %s: open source: %w", spec.job.Name, err))
 			continue
 		}
 		_, err = mapping.New(spec.job.Mapping, src.Columns())
 		closeErr := src.Close()
 		if err != nil {
-			problems = append(problems, fmt.Errorf("job %s: mapping: %w", spec.job.Name, err))
+			mappingProblems = append(mappingProblems, fmt.Errorf("job %s: %w", spec.job.Name, err))
 		}
 		if closeErr != nil {
-			problems = append(problems, fmt.Errorf("job %s: close source: %w", spec.job.Name, closeErr))
+			sourceProblems = append(sourceProblems, fmt.Errorf("job %s: close source: %w", spec.job.Name, closeErr))
 		}
 	}
-	return errors.Join(problems...)
+	return errors.Join(mappingProblems...), errors.Join(sourceProblems...)
 }

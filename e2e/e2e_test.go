@@ -449,3 +449,76 @@ func TestSIGTERMRecordsAcknowledgedRows(t *testing.T) {
 		t.Errorf("summary does not say canceled: %s", stdout.String())
 	}
 }
+
+func TestCheckVerifiesTokenAndColumns(t *testing.T) {
+	e := newEnv(t, emulator.Options{})
+	file := filepath.Join(e.dir, "accounts.csv")
+	writeAccounts(t, file, 3, nil)
+	e.writeConfig(file, simpleMapping, "")
+
+	ok := e.run("check", "--config", e.config)
+	if ok.code != 0 || !strings.Contains(ok.stdout, "the token is accepted") || !strings.Contains(ok.stdout, "ok    crm (csv)") {
+		t.Errorf("check exit %d, want 0 with atlas and crm ok:\n%s%s", ok.code, ok.stdout, ok.stderr)
+	}
+
+	e.emulator.SetFaults(emulator.Faults{Unauthorized: true})
+	bad := e.run("check", "--config", e.config)
+	if bad.code != 1 || !strings.Contains(bad.stdout, "FAIL  atlas") || !strings.Contains(bad.stdout, "check atlas.token") {
+		t.Errorf("check with a rejected token exit %d, want 1 and a FAIL line for atlas:\n%s", bad.code, bad.stdout)
+	}
+	offline := e.run("check", "--config", e.config, "--offline")
+	if offline.code != 0 {
+		t.Errorf("check --offline exit %d, want 0:\n%s", offline.code, offline.stdout)
+	}
+	if got := e.emulator.Stats().ByStatus[200]; got != 1 {
+		t.Errorf("successful requests = %d, want the single list request of the first check", got)
+	}
+}
+
+func TestUnreadableSourceFailsOnlyItsJob(t *testing.T) {
+	e := newEnv(t, emulator.Options{})
+	file := filepath.Join(e.dir, "accounts.csv")
+	writeAccounts(t, file, 10, nil)
+	e.writeConfig(file, simpleMapping, "")
+	missing := filepath.Join(e.dir, "not-downloaded-yet.csv")
+	extra := fmt.Sprintf(`  - name: later
+    source: {type: csv, path: %s}
+    mapping:
+%s
+`, missing, simpleMapping)
+	f, err := os.OpenFile(e.config, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(extra); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	r := e.run("run", "--config", e.config)
+	if r.code != 1 {
+		t.Errorf("exit status = %d, want 1 for the failed job", r.code)
+	}
+	if got := len(e.emulator.Accounts()); got != 10 {
+		t.Errorf("emulator holds %d accounts, want the other job's 10", got)
+	}
+	if !strings.Contains(r.stdout, "later: failed") || !strings.Contains(r.stdout, "not-downloaded-yet.csv") {
+		t.Errorf("summary does not report the failed job and its file:\n%s", r.stdout)
+	}
+	if strings.Contains(r.stderr, "invalid configuration") {
+		t.Errorf("a missing source file is reported as invalid configuration:\n%s", r.stderr)
+	}
+
+	store, err := state.Open(context.Background(), e.state, state.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	runs, err := store.Runs(context.Background(), "later", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].Outcome != "failed" || !strings.Contains(runs[0].Error, "not-downloaded-yet.csv") {
+		t.Errorf("run history of the failed job = %+v, want one failed run naming the file", runs)
+	}
+}
