@@ -132,16 +132,16 @@ func newFakeThrottle(rps float64, burst int) (*Throttle, *fakeClock) {
 	return throttle, clock
 }
 
-func TestThrottleBackoffHalvesOncePerSecond(t *testing.T) {
+func TestThrottleBackoffOncePerSecond(t *testing.T) {
 	throttle, clock := newFakeThrottle(100, 1)
 
 	throttle.Backoff()
-	if got := throttle.Limit(); got != 50 {
-		t.Errorf("after Backoff: Limit = %g, want 50", got)
+	if got := throttle.Limit(); got != 60 {
+		t.Errorf("after Backoff: Limit = %g, want 60", got)
 	}
 	throttle.Backoff()
-	if got := throttle.Limit(); got != 50 {
-		t.Errorf("second Backoff within 1s: Limit = %g, want 50", got)
+	if got := throttle.Limit(); got != 60 {
+		t.Errorf("second Backoff within 1s: Limit = %g, want 60", got)
 	}
 	for range 10 {
 		clock.Advance(time.Second)
@@ -157,17 +157,17 @@ func TestThrottleBackoffHalvesOncePerSecond(t *testing.T) {
 
 func TestThrottleRecoverClimbsLinearly(t *testing.T) {
 	throttle, clock := newFakeThrottle(100, 1)
-	throttle.Backoff() // 50
+	throttle.Backoff() // 60
 
 	throttle.Recover()
-	if got := throttle.Limit(); got != 50 {
-		t.Errorf("Recover right after Backoff: Limit = %g, want 50", got)
+	if got := throttle.Limit(); got != 60 {
+		t.Errorf("Recover right after Backoff: Limit = %g, want 60", got)
 	}
 	clock.Advance(time.Second)
 	throttle.Recover()
 	throttle.Recover()
-	if got := throttle.Limit(); got != 52.5 {
-		t.Errorf("Recover after 1s: Limit = %g, want 52.5 (once per second)", got)
+	if got := throttle.Limit(); got != 64 {
+		t.Errorf("Recover after 1s: Limit = %g, want 64 (once per second)", got)
 	}
 	for range 40 {
 		clock.Advance(time.Second)
@@ -230,13 +230,13 @@ func TestThrottleAIMDSettlesBelowServerLimit(t *testing.T) {
 
 	total := ok + limited
 	t.Logf("requests %d, 429s %d (%.2f%%), throughput %.2f/s", total, limited, 100*float64(limited)/float64(total), float64(ok)/duration.Seconds())
-	if share := float64(limited) / float64(total); share > 0.01 {
-		t.Errorf("429 share = %.2f%%, want at most 1%%", 100*share)
+	if share := float64(limited) / float64(total); share > 0.02 {
+		t.Errorf("429 share = %.2f%%, want at most 2%%", 100*share)
 	}
 	if throughput := float64(ok) / duration.Seconds(); throughput < 0.6*serverLimit || throughput > serverLimit {
 		t.Errorf("throughput = %.2f/s, want between 60%% and 100%% of the server's %g/s", throughput, serverLimit)
 	}
-	if tailOK == 0 || tailLimited > 6 {
+	if tailOK == 0 || tailLimited > 10 {
 		t.Errorf("last minute: %d successes, %d 429s; want the rate settled", tailOK, tailLimited)
 	}
 }
