@@ -115,7 +115,7 @@ func keyLines(tree *yaml.Node) map[int][]keyAt {
 }
 
 // pathOnLine returns the path of the key on line that matches, or of the
-// only key on that line, or "line N" when neither identifies one.
+// only key on that line, or "the key" when neither identifies one.
 func pathOnLine(keys map[int][]keyAt, line int, match func(keyAt) bool) string {
 	candidates := keys[line]
 	for _, k := range candidates {
