@@ -264,6 +264,7 @@ func (b *builder) typeOptions(key string, f *field, cfg config.Field) {
 		if !validDateLayout(f.layout) {
 			b.add(key+".layout", f.layout, "a date layout must contain year, month and day in Go's reference form, for example 01/02/2006 or 2006-01-02")
 		}
+		f.digits = newDigitsLayout(f.layout)
 	} else if cfg.Layout != "" {
 		b.add(key+".layout", cfg.Layout, "applies to date fields only")
 	}

@@ -212,6 +212,37 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestAppendStringWordPath puts each byte that needs escaping, and
+// non-ASCII text, at every position of strings up to 40 bytes long, so
+// that it falls inside and after the eight-byte words that appendString
+// skips at once.
+func TestAppendStringWordPath(t *testing.T) {
+	specials := []string{"\"", "\\", "\x00", "\x1f", "\n", "\x7f", "é", "\u2028", "\xff", "!", "#", "[", "]", " "}
+	for length := 0; length <= 40; length++ {
+		for at := 0; at <= length; at++ {
+			for _, special := range specials {
+				s := strings.Repeat("a", at) + special + strings.Repeat("Z", length-at)
+				if got, want := string(appendString(nil, s)), encodeJSON(t, s); got != want {
+					t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestPlainASCIIEveryByte(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		want := c >= 0x20 && c < 0x80 && c != '"' && c != '\\'
+		for at := 0; at < 8; at++ {
+			word := []byte("abcdefgh")
+			word[at] = byte(c)
+			if got := plainASCII(load64(string(word), 0)); got != want {
+				t.Errorf("plainASCII with byte 0x%02x at %d = %v, want %v", c, at, got, want)
+			}
+		}
+	}
+}
+
 // encodeJSON is the reference: encoding/json with HTML escaping off.
 func encodeJSON(t testing.TB, s string) string {
 	var out strings.Builder

@@ -36,6 +36,7 @@ type field struct {
 	columnName string
 	path       []string // keys into a JSON document, or nil
 	layout     string
+	digits     *digitsLayout // layout without time.Parse; nil for other layouts
 	separator  string
 	clear      bool // empty policy "clear"
 	trim       bool
@@ -152,6 +153,11 @@ func (f *field) appendValue(buf []byte, values []sources.Value) ([]byte, bool, e
 	case kindDecimal:
 		buf, err = appendDecimal(buf, text)
 	case kindDate:
+		if f.digits != nil {
+			if out, ok := f.digits.appendDate(buf, text); ok {
+				return out, true, nil
+			}
+		}
 		buf, err = appendDate(buf, text, f.layout)
 	case kindMulti:
 		return appendMulti(buf, text, list, isList, f.separator)

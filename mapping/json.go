@@ -20,6 +20,10 @@ func appendString(buf []byte, s string) []byte {
 	buf = append(buf, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) && plainASCII(load64(s, i)) {
+			i += 8
+			continue
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -65,6 +69,32 @@ func appendString(buf []byte, s string) []byte {
 	}
 	buf = append(buf, s[start:]...)
 	return append(buf, '"')
+}
+
+// Byte-wise masks for plainASCII.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plainASCII reports whether all eight bytes of w are ASCII that a JSON
+// string holds as is: none is below 0x20, '"', '\\' or 0x80 and above. The
+// tests are the classic "has a zero byte" and "has a byte less than n"
+// word tricks, exact for the question whether any byte matches.
+func plainASCII(w uint64) bool {
+	control := (w - ones*0x20) &^ w
+	quote := w ^ (ones * '"')
+	backslash := w ^ (ones * '\\')
+	special := control | (quote-ones)&^quote | (backslash-ones)&^backslash | w
+	return special&highs == 0
+}
+
+// load64 returns the eight bytes of s from i as a little-endian word. The
+// compiler turns it into one load.
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // selectPath decodes doc as JSON and returns the value at path, one object

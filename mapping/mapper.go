@@ -49,31 +49,49 @@ const maxPooledBuffer = 1 << 20
 // and the source column at fault. Only rec.Values is read, so a record whose
 // Values the source reuses may be passed as is.
 func (m *Mapper) Map(rec sources.Record) (Payload, error) {
+	bufPtr, _ := m.buffers.Get().(*[]byte)
+	if bufPtr == nil {
+		bufPtr = new([]byte)
+	}
+	buf, payload, err := m.MapAppend((*bufPtr)[:0], rec)
+	if err == nil {
+		// The copy comes first: once in the pool, buf is another
+		// goroutine's.
+		body := make([]byte, len(payload.Body))
+		copy(body, payload.Body)
+		payload.Body = body
+	}
+	if cap(buf) <= maxPooledBuffer {
+		*bufPtr = buf
+		m.buffers.Put(bufPtr)
+	}
+	if err != nil {
+		return Payload{}, err
+	}
+	return payload, nil
+}
+
+// MapAppend converts rec like Map, but appends the body to dst and returns
+// the extended slice. The payload's Body is the appended part, so it
+// shares memory with the result and stays valid only while the caller
+// leaves that memory alone. On error it returns dst unchanged. A caller
+// that needs few of the bodies, such as a diff that keeps only changed
+// rows, saves an allocation per row.
+func (m *Mapper) MapAppend(dst []byte, rec sources.Record) ([]byte, Payload, error) {
 	if len(rec.Values) < m.width {
-		return Payload{}, &sources.RowError{
+		return dst, Payload{}, &sources.RowError{
 			Position: rec.Position,
 			Err:      fmt.Errorf("the record has %d values, but the mapping reads column %d", len(rec.Values), m.width),
 		}
 	}
 
-	bufPtr, _ := m.buffers.Get().(*[]byte)
-	if bufPtr == nil {
-		bufPtr = new([]byte)
-	}
-	buf := (*bufPtr)[:0]
-	defer func() {
-		if cap(buf) <= maxPooledBuffer {
-			*bufPtr = buf
-			m.buffers.Put(bufPtr)
-		}
-	}()
-
 	externalID, err := m.externalID.externalID(rec.Values)
 	if err != nil {
-		return Payload{}, m.externalID.rowError(rec.Position, err)
+		return dst, Payload{}, m.externalID.rowError(rec.Position, err)
 	}
 
-	buf = append(buf, '{')
+	start := len(dst)
+	buf := append(dst, '{')
 	for i := range m.top {
 		entry := &m.top[i]
 		if entry.customFields {
@@ -85,15 +103,14 @@ func (m *Mapper) Map(rec sources.Record) (Payload, error) {
 			}
 		}
 		if err != nil {
-			return Payload{}, err
+			return buf[:start], Payload{}, err
 		}
 	}
 	buf = append(buf, '}')
 
-	body := make([]byte, len(buf))
-	copy(body, buf)
+	body := buf[start:len(buf):len(buf)]
 	sum := sha256.Sum256(body)
-	return Payload{ExternalID: externalID, Body: body, Hash: [16]byte(sum[:16])}, nil
+	return buf, Payload{ExternalID: externalID, Body: body, Hash: [16]byte(sum[:16])}, nil
 }
 
 // appendCustomFields writes the customFields object, or nothing when every

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ const readBatchRecords = 256
 type readBatch struct {
 	records   []batchRecord
 	values    []sources.Value // the records' values, back to back
+	bodies    []byte          // the mapped bodies, back to back; reused with the batch
 	mapped    chan struct{}   // closed once every record is mapped
 	bytesRead int64           // sources.Progresser.BytesRead after the last record
 }
@@ -38,8 +40,18 @@ type batchRecord struct {
 	readErr     error  // a *sources.RowError from Next: the row is unreadable
 	first, last int    // the record's values are batch.values[first:last]
 
+	// payload.Body points into the batch's bodies, so the diff copies
+	// the bodies it keeps.
 	payload mapping.Payload
 	mapErr  error
+
+	// indexPosition and known are the result of Index.Find for the
+	// payload's externalId, valid when lookedUp is set: the mappers look
+	// IDs up once the index has loaded, which takes the binary search off
+	// the diff goroutine.
+	indexPosition int
+	known         bool
+	lookedUp      bool
 }
 
 // indexResult is the outcome of loading the diff index.
@@ -71,6 +83,7 @@ func (r *run) read(ctx context.Context, src sources.Source, mapper *mapping.Mapp
 	free := make(chan *readBatch, 3*mappers+2)
 
 	var reachedEnd atomic.Bool
+	var sharedIndex atomic.Pointer[state.Index] // set once the index has loaded
 	stages.Add(1)
 	go func() {
 		defer stages.Done()
@@ -81,7 +94,7 @@ func (r *run) read(ctx context.Context, src sources.Source, mapper *mapping.Mapp
 		go func() {
 			defer stages.Done()
 			for batch := range toMap {
-				mapBatch(mapper, batch)
+				mapBatch(mapper, batch, sharedIndex.Load())
 			}
 		}()
 	}
@@ -98,6 +111,7 @@ func (r *run) read(ctx context.Context, src sources.Source, mapper *mapping.Mapp
 		return
 	}
 	index := loaded.index
+	sharedIndex.Store(index)
 	seen := newSeenSet(index.Len())
 
 	for batch := range inOrder {
@@ -182,6 +196,7 @@ func newReadBatch(free <-chan *readBatch) *readBatch {
 	case batch := <-free:
 		batch.records = batch.records[:0]
 		batch.values = batch.values[:0]
+		batch.bodies = batch.bodies[:0]
 		batch.mapped = make(chan struct{})
 		return batch
 	default:
@@ -197,11 +212,11 @@ func newReadBatch(free <-chan *readBatch) *readBatch {
 // strings are immutable and are shared, not copied.
 func (b *readBatch) add(rec sources.Record, rowErr error) {
 	first := len(b.values)
-	for _, v := range rec.Values {
-		if v.List != nil {
-			v.List = append([]string(nil), v.List...)
+	b.values = append(b.values, rec.Values...)
+	for i := first; i < len(b.values); i++ {
+		if list := b.values[i].List; list != nil {
+			b.values[i].List = append([]string(nil), list...)
 		}
-		b.values = append(b.values, v)
 	}
 	b.records = append(b.records, batchRecord{
 		position: rec.Position,
@@ -212,19 +227,26 @@ func (b *readBatch) add(rec sources.Record, rowErr error) {
 	})
 }
 
-// mapBatch maps the readable records of batch and closes batch.mapped.
-func mapBatch(mapper *mapping.Mapper, batch *readBatch) {
+// mapBatch maps the readable records of batch, looks their externalIds up
+// in index unless it is nil, and closes batch.mapped.
+func mapBatch(mapper *mapping.Mapper, batch *readBatch, index *state.Index) {
+	bodies := batch.bodies[:0]
 	for i := range batch.records {
 		rec := &batch.records[i]
-		rec.payload, rec.mapErr = mapping.Payload{}, nil
+		rec.payload, rec.mapErr, rec.lookedUp = mapping.Payload{}, nil, false
 		if rec.readErr != nil || rec.skip != "" {
 			continue
 		}
-		rec.payload, rec.mapErr = mapper.Map(sources.Record{
+		bodies, rec.payload, rec.mapErr = mapper.MapAppend(bodies, sources.Record{
 			Position: rec.position,
 			Values:   batch.values[rec.first:rec.last],
 		})
+		if rec.mapErr == nil && index != nil {
+			rec.indexPosition, rec.known = index.Find(rec.payload.ExternalID)
+			rec.lookedUp = true
+		}
 	}
+	batch.bodies = bodies
 	close(batch.mapped)
 }
 
@@ -251,8 +273,11 @@ func (r *run) diffBatch(ctx context.Context, batch *readBatch, index *state.Inde
 		}
 
 		payload := rec.payload
-		rec.payload = mapping.Payload{} // the batch is reused; the item keeps the payload
-		position, known := index.Find(payload.ExternalID)
+		rec.payload = mapping.Payload{} // the batch is reused
+		position, known := rec.indexPosition, rec.known
+		if !rec.lookedUp {
+			position, known = index.Find(payload.ExternalID)
+		}
 		if !seen.add(payload.ExternalID, position, known) {
 			r.counts.duplicate.Add(1)
 			r.logRowError("duplicate externalId", fmt.Errorf("%s: externalId %q appeared earlier in this run; only its first row is used", rec.position, payload.ExternalID))
@@ -262,6 +287,8 @@ func (r *run) diffBatch(ctx context.Context, batch *readBatch, index *state.Inde
 			continue
 		}
 
+		// The item outlives the batch, whose bodies buffer is reused.
+		payload.Body = bytes.Clone(payload.Body)
 		r.counts.changed.Add(1)
 		if r.opts.DryRun {
 			r.counts.unsent.Add(1)
