@@ -8,13 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
+	"strings"
 
 	"go.uber.org/zap"
 )
 
-// A job's index snapshot is its Index encoded in one BLOB, so that a run
-// loads a million accounts with one read instead of a million rows through
-// database/sql. The table index_changes lists the external IDs whose
+// A job's index snapshot is its Index encoded in a few BLOBs, so that a
+// run loads a million accounts with a few hundred reads instead of a
+// million rows through database/sql. The table index_changes lists the external IDs whose
 // checkpoint or rejected row changed since the snapshot was written.
 // Triggers fill it in the transaction that changes the row, so snapshot
 // plus changes always describe the committed rows exactly: a crash at any
@@ -38,11 +40,17 @@ const (
 	refreshDivisor    = 32
 )
 
-// maxSnapshotBytes bounds one snapshot, well below SQLite's default
-// maximum BLOB size of 1,000,000,000 bytes. At about 35 bytes per account
-// it is reached at about fifteen million accounts. A larger job has no
-// snapshot and loads by scanning its rows.
+// maxSnapshotBytes bounds one snapshot, which is encoded in memory before
+// it is written. At about 35 bytes per account it is reached at about
+// fifteen million accounts. A larger job has no snapshot and loads by
+// scanning its rows.
 const maxSnapshotBytes = 512 << 20
+
+// snapshotChunkBytes is the size of one row of index_snapshot_chunks. The
+// load decodes chunk by chunk, so that the encoded snapshot never sits in
+// memory whole next to the index: with the garbage collector's default
+// target of twice the live heap, that would double the peak heap.
+const snapshotChunkBytes = 256 << 10
 
 // indexSnapshotSchema returns the statements that create the snapshot
 // and change tables and the triggers that fill index_changes. They are
@@ -50,13 +58,19 @@ const maxSnapshotBytes = 512 << 20
 // already ran them.
 func indexSnapshotSchema() []string {
 	stmts := []string{
-		// One row per job that has a snapshot. data is encodeIndex's
-		// output.
+		// One row per job that has a snapshot. Its bytes are
+		// encodeIndex's output, cut into index_snapshot_chunks.
 		`CREATE TABLE index_snapshots (
 			job_id  INTEGER PRIMARY KEY REFERENCES jobs (id),
-			format  INTEGER NOT NULL, -- layout of data: snapshotFormat in state/snapshot.go
-			entries INTEGER NOT NULL, -- accounts in data
-			data    BLOB    NOT NULL
+			format  INTEGER NOT NULL, -- layout: snapshotFormat in state/snapshot.go
+			entries INTEGER NOT NULL, -- accounts in the snapshot
+			bytes   INTEGER NOT NULL  -- length of the chunks together
+		)`,
+		`CREATE TABLE index_snapshot_chunks (
+			job_id INTEGER NOT NULL REFERENCES index_snapshots (job_id),
+			seq    INTEGER NOT NULL, -- 0, 1, ... in the order of the bytes
+			data   BLOB    NOT NULL,
+			PRIMARY KEY (job_id, seq)
 		)`,
 		// External IDs whose checkpoint or rejected row was inserted,
 		// updated or deleted since the job's snapshot was written. Jobs
@@ -101,11 +115,12 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// snapshotMeta describes a job's snapshot without reading its data.
+// snapshotMeta describes a job's snapshot without reading its chunks.
 type snapshotMeta struct {
 	present bool
 	format  int
 	entries int
+	bytes   int64
 	changes int // rows in index_changes for the job
 }
 
@@ -118,8 +133,8 @@ func (m snapshotMeta) usable() bool {
 func readSnapshotMeta(ctx context.Context, q querier, jobID int64) (snapshotMeta, error) {
 	meta := snapshotMeta{present: true}
 	err := q.QueryRowContext(ctx,
-		`SELECT format, entries, (SELECT count(*) FROM index_changes WHERE job_id = ?1)
-		 FROM index_snapshots WHERE job_id = ?1`, jobID).Scan(&meta.format, &meta.entries, &meta.changes)
+		`SELECT format, entries, bytes, (SELECT count(*) FROM index_changes WHERE job_id = ?1)
+		 FROM index_snapshots WHERE job_id = ?1`, jobID).Scan(&meta.format, &meta.entries, &meta.bytes, &meta.changes)
 	if errors.Is(err, sql.ErrNoRows) {
 		return snapshotMeta{}, nil
 	}
@@ -129,7 +144,7 @@ func readSnapshotMeta(ctx context.Context, q querier, jobID int64) (snapshotMeta
 	return meta, nil
 }
 
-// errBadSnapshot marks a snapshot whose data does not decode.
+// errBadSnapshot marks a snapshot whose chunks do not decode.
 var errBadSnapshot = errors.New("invalid index snapshot")
 
 // readIndex returns the job's index from its snapshot and the rows changed
@@ -159,28 +174,16 @@ func (s *Store) readIndex(ctx context.Context, q querier, jobID int64) (*Index, 
 // readFromSnapshot decodes the job's snapshot and merges the rows of the
 // accounts in index_changes into it.
 func readFromSnapshot(ctx context.Context, q querier, jobID int64, meta snapshotMeta) (*Index, error) {
-	var data sql.RawBytes
-	rows, err := q.QueryContext(ctx, "SELECT data FROM index_snapshots WHERE job_id = ?", jobID)
+	rows, err := q.QueryContext(ctx, "SELECT data FROM index_snapshot_chunks WHERE job_id = ? ORDER BY seq", jobID)
 	if err != nil {
 		return nil, fmt.Errorf("read index snapshot: %w", err)
 	}
-	var base *Index
-	if rows.Next() {
-		// RawBytes saves a copy of the whole BLOB; decodeIndex copies
-		// what it keeps before rows.Close frees it.
-		if err := rows.Scan(&data); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read index snapshot: %w", err)
-		}
-		base, err = decodeIndex(data)
-	} else {
-		err = errors.New("the snapshot row disappeared inside the read transaction")
-	}
+	base, err := decodeIndex(&chunkReader{rows: rows}, meta.bytes)
 	if closeErr := rows.Close(); err == nil && closeErr != nil {
-		err = fmt.Errorf("read index snapshot: %w", closeErr)
+		err = closeErr
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read index snapshot: %w", err)
 	}
 	if meta.changes == 0 {
 		return base, nil
@@ -320,21 +323,22 @@ func (s *Store) writeSnapshot(ctx context.Context, jobID int64) (bool, error) {
 	if ix.Len() >= s.snapshotMinEntries() {
 		data = encodeIndex(ix)
 	}
-	if data == nil || len(data) > maxSnapshotBytes {
-		// Without a snapshot the triggers stop listing changes.
-		if !meta.present {
-			return false, nil
-		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM index_snapshots WHERE job_id = ?", jobID); err != nil {
-			return false, fmt.Errorf("delete the index snapshot: %w", err)
+	keep := data != nil && len(data) <= maxSnapshotBytes
+	if !keep && !meta.present {
+		return false, nil
+	}
+
+	if _, err := tx.ExecContext(ctx, "DELETE FROM index_snapshot_chunks WHERE job_id = ?", jobID); err != nil {
+		return false, fmt.Errorf("delete the old index snapshot: %w", err)
+	}
+	if keep {
+		if err := insertSnapshot(ctx, tx, jobID, ix.Len(), data); err != nil {
+			return false, fmt.Errorf("write the index snapshot (%d bytes): %w", len(data), err)
 		}
 	} else {
-		_, err = tx.ExecContext(ctx,
-			`INSERT INTO index_snapshots (job_id, format, entries, data) VALUES (?, ?, ?, ?)
-			 ON CONFLICT (job_id) DO UPDATE SET format = excluded.format, entries = excluded.entries, data = excluded.data`,
-			jobID, snapshotFormat, ix.Len(), data)
-		if err != nil {
-			return false, fmt.Errorf("write the index snapshot (%d bytes): %w", len(data), err)
+		// Without a snapshot the triggers stop listing changes.
+		if _, err := tx.ExecContext(ctx, "DELETE FROM index_snapshots WHERE job_id = ?", jobID); err != nil {
+			return false, fmt.Errorf("delete the index snapshot: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, "DELETE FROM index_changes WHERE job_id = ?", jobID); err != nil {
@@ -344,11 +348,36 @@ func (s *Store) writeSnapshot(ctx context.Context, jobID int64) (bool, error) {
 		return false, err
 	}
 	s.markSnapshotBroken(jobID, false)
-	return data != nil && len(data) <= maxSnapshotBytes, nil
+	return keep, nil
+}
+
+// insertSnapshot writes the snapshot row and data cut into chunks. The
+// caller has deleted the job's old chunks.
+func insertSnapshot(ctx context.Context, tx *sql.Tx, jobID int64, entries int, data []byte) error {
+	_, err := tx.ExecContext(ctx,
+		`INSERT INTO index_snapshots (job_id, format, entries, bytes) VALUES (?, ?, ?, ?)
+		 ON CONFLICT (job_id) DO UPDATE SET format = excluded.format, entries = excluded.entries, bytes = excluded.bytes`,
+		jobID, snapshotFormat, entries, len(data))
+	if err != nil {
+		return err
+	}
+	insert, err := tx.PrepareContext(ctx, "INSERT INTO index_snapshot_chunks (job_id, seq, data) VALUES (?, ?, ?)")
+	if err != nil {
+		return err
+	}
+	defer insert.Close()
+	for seq := 0; len(data) > 0; seq++ {
+		chunk := data[:min(len(data), snapshotChunkBytes)]
+		if _, err := insert.ExecContext(ctx, jobID, seq, chunk); err != nil {
+			return err
+		}
+		data = data[len(chunk):]
+	}
+	return nil
 }
 
 // withReadTx runs fn inside one read transaction on a pinned connection,
-// so that every query of fn sees the same committed state. It does not use
+// so that every query of fn reads the same committed state. It does not use
 // BeginTx, because the DSN makes that BEGIN IMMEDIATE, which would take
 // the write lock and fail on a read-only Store.
 func (s *Store) withReadTx(ctx context.Context, fn func(q querier) error) error {
@@ -444,72 +473,212 @@ func encodeIndex(ix *Index) []byte {
 	return binary.LittleEndian.AppendUint32(data, crc32.Checksum(data, castagnoli))
 }
 
-// decodeIndex parses encodeIndex's output into a new Index that shares no
-// memory with data. Errors wrap errBadSnapshot.
-func decodeIndex(data []byte) (*Index, error) {
-	if len(data) < snapshotHeaderBytes+4 {
-		return nil, fmt.Errorf("%w: %d bytes", errBadSnapshot, len(data))
+// decodeIndex reads size bytes of encodeIndex's output from r into a new
+// Index. A snapshot that is short, long, inconsistent or fails its
+// checksum gives an error wrapping errBadSnapshot; errors of r are
+// returned as they are.
+func decodeIndex(r io.Reader, size int64) (*Index, error) {
+	if size < snapshotHeaderBytes+4 {
+		return nil, fmt.Errorf("%w: %d bytes", errBadSnapshot, size)
 	}
-	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
-	if crc32.Checksum(body, castagnoli) != sum {
-		return nil, fmt.Errorf("%w: checksum mismatch", errBadSnapshot)
+	d := snapshotDecoder{r: r, scratch: make([]byte, 64<<10)}
+	header, err := d.read(snapshotHeaderBytes)
+	if err != nil {
+		return nil, err
 	}
-	n := int(binary.LittleEndian.Uint32(body[0:]))
-	idBytes := int(binary.LittleEndian.Uint32(body[4:]))
-	r := int(binary.LittleEndian.Uint32(body[8:]))
-	if want := snapshotSize(idBytes, n, r); len(data) != want {
+	n := int(binary.LittleEndian.Uint32(header[0:]))
+	idBytes := int(binary.LittleEndian.Uint32(header[4:]))
+	rejections := int(binary.LittleEndian.Uint32(header[8:]))
+	if want := snapshotSize(idBytes, n, rejections); size != int64(want) {
 		return nil, fmt.Errorf("%w: %d bytes for %d entries, %d bytes of IDs and %d rejections; want %d",
-			errBadSnapshot, len(data), n, idBytes, r, want)
-	}
-	rest := body[snapshotHeaderBytes:]
-	take := func(size int) []byte {
-		part := rest[:size]
-		rest = rest[size:]
-		return part
+			errBadSnapshot, size, n, idBytes, rejections, want)
 	}
 
 	ix := &Index{
-		ids:            string(take(idBytes)),
 		ends:           make([]uint32, n),
 		hashes:         make([]Hash, n),
 		acked:          make([]bool, n),
-		rejectedAt:     make([]uint32, r),
-		rejectedHashes: make([]Hash, r),
+		rejectedAt:     make([]uint32, rejections),
+		rejectedHashes: make([]Hash, rejections),
 	}
-	ends := take(4 * n)
-	previous := uint32(0)
-	for i := range ix.ends {
-		end := binary.LittleEndian.Uint32(ends[4*i:])
-		if end <= previous || int(end) > idBytes {
-			return nil, fmt.Errorf("%w: end offset %d of entry %d after %d", errBadSnapshot, end, i, previous)
-		}
-		ix.ends[i], previous = end, end
+	if ix.ids, err = d.readString(idBytes); err != nil {
+		return nil, err
 	}
-	if n > 0 && int(previous) != idBytes {
-		return nil, fmt.Errorf("%w: the IDs end at %d of %d bytes", errBadSnapshot, previous, idBytes)
+	if err := d.readUint32s(ix.ends); err != nil {
+		return nil, err
 	}
-	hashes := take(len(Hash{}) * n)
-	for i := range ix.hashes {
-		copy(ix.hashes[i][:], hashes[len(Hash{})*i:])
+	if err := d.readHashes(ix.hashes); err != nil {
+		return nil, err
 	}
-	bits := take((n + 7) / 8)
-	for i := range ix.acked {
-		ix.acked[i] = bits[i/8]&(1<<(i%8)) != 0
+	if err := d.readBits(ix.acked); err != nil {
+		return nil, err
 	}
-	positions := take(4 * r)
-	for j := range ix.rejectedAt {
-		at := binary.LittleEndian.Uint32(positions[4*j:])
-		if int(at) >= n || (j > 0 && at <= ix.rejectedAt[j-1]) {
-			return nil, fmt.Errorf("%w: rejected position %d of %d entries out of order", errBadSnapshot, at, n)
-		}
-		ix.rejectedAt[j] = at
+	if err := d.readUint32s(ix.rejectedAt); err != nil {
+		return nil, err
 	}
-	rejectedHashes := take(len(Hash{}) * r)
-	for j := range ix.rejectedHashes {
-		copy(ix.rejectedHashes[j][:], rejectedHashes[len(Hash{})*j:])
+	if err := d.readHashes(ix.rejectedHashes); err != nil {
+		return nil, err
+	}
+	if err := d.checkEnd(); err != nil {
+		return nil, err
+	}
+	if err := ix.checkLayout(); err != nil {
+		return nil, err
 	}
 	if n == 0 {
 		return &Index{}, nil
 	}
 	return ix, nil
+}
+
+// checkLayout checks what lookups rely on: end offsets that rise and end
+// at the last ID byte, and rejected positions that rise within the
+// entries. The order of the IDs themselves is left to the checksum.
+func (ix *Index) checkLayout() error {
+	previous := uint32(0)
+	for i, end := range ix.ends {
+		if end <= previous {
+			return fmt.Errorf("%w: end offset %d of entry %d after %d", errBadSnapshot, end, i, previous)
+		}
+		previous = end
+	}
+	if int(previous) != len(ix.ids) {
+		return fmt.Errorf("%w: the IDs end at %d of %d bytes", errBadSnapshot, previous, len(ix.ids))
+	}
+	for j, at := range ix.rejectedAt {
+		if int(at) >= len(ix.ends) || (j > 0 && at <= ix.rejectedAt[j-1]) {
+			return fmt.Errorf("%w: rejected position %d of %d entries out of order", errBadSnapshot, at, len(ix.ends))
+		}
+	}
+	return nil
+}
+
+// snapshotDecoder reads a snapshot in pieces through a scratch buffer and
+// keeps the CRC-32C of what it read.
+type snapshotDecoder struct {
+	r       io.Reader
+	scratch []byte
+	sum     uint32
+}
+
+// read returns the next size bytes, at most len(d.scratch), in the scratch
+// buffer.
+func (d *snapshotDecoder) read(size int) ([]byte, error) {
+	part := d.scratch[:size]
+	if _, err := io.ReadFull(d.r, part); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: the data ends early", errBadSnapshot)
+		}
+		return nil, err
+	}
+	d.sum = crc32.Update(d.sum, castagnoli, part)
+	return part, nil
+}
+
+// readString reads size bytes into a string without a second copy.
+func (d *snapshotDecoder) readString(size int) (string, error) {
+	var b strings.Builder
+	b.Grow(size)
+	for b.Len() < size {
+		part, err := d.read(min(size-b.Len(), len(d.scratch)))
+		if err != nil {
+			return "", err
+		}
+		b.Write(part)
+	}
+	return b.String(), nil
+}
+
+func (d *snapshotDecoder) readUint32s(values []uint32) error {
+	perRead := len(d.scratch) / 4
+	for start := 0; start < len(values); start += perRead {
+		batch := values[start:min(len(values), start+perRead)]
+		part, err := d.read(4 * len(batch))
+		if err != nil {
+			return err
+		}
+		for i := range batch {
+			batch[i] = binary.LittleEndian.Uint32(part[4*i:])
+		}
+	}
+	return nil
+}
+
+func (d *snapshotDecoder) readHashes(hashes []Hash) error {
+	const size = len(Hash{})
+	perRead := len(d.scratch) / size
+	for start := 0; start < len(hashes); start += perRead {
+		batch := hashes[start:min(len(hashes), start+perRead)]
+		part, err := d.read(size * len(batch))
+		if err != nil {
+			return err
+		}
+		for i := range batch {
+			copy(batch[i][:], part[size*i:])
+		}
+	}
+	return nil
+}
+
+// readBits reads len(flags) bits, least significant bit first, in whole
+// bytes.
+func (d *snapshotDecoder) readBits(flags []bool) error {
+	perRead := 8 * len(d.scratch)
+	for start := 0; start < len(flags); start += perRead {
+		batch := flags[start:min(len(flags), start+perRead)]
+		part, err := d.read((len(batch) + 7) / 8)
+		if err != nil {
+			return err
+		}
+		for i := range batch {
+			batch[i] = part[i/8]&(1<<(i%8)) != 0
+		}
+	}
+	return nil
+}
+
+// checkEnd reads the checksum, compares it and checks that no data
+// follows.
+func (d *snapshotDecoder) checkEnd() error {
+	var stored [4]byte
+	if _, err := io.ReadFull(d.r, stored[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: the checksum is missing", errBadSnapshot)
+		}
+		return err
+	}
+	if binary.LittleEndian.Uint32(stored[:]) != d.sum {
+		return fmt.Errorf("%w: checksum mismatch", errBadSnapshot)
+	}
+	switch n, err := d.r.Read(stored[:1]); {
+	case n > 0:
+		return fmt.Errorf("%w: data after the checksum", errBadSnapshot)
+	case err != nil && !errors.Is(err, io.EOF):
+		return err
+	}
+	return nil
+}
+
+// chunkReader is an io.Reader over the BLOB column of rows, one chunk
+// after the other.
+type chunkReader struct {
+	rows  *sql.Rows
+	chunk sql.RawBytes // the rest of the current chunk; valid until the next rows.Next
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	for len(c.chunk) == 0 {
+		if !c.rows.Next() {
+			if err := c.rows.Err(); err != nil {
+				return 0, err
+			}
+			return 0, io.EOF
+		}
+		if err := c.rows.Scan(&c.chunk); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, c.chunk)
+	c.chunk = c.chunk[n:]
+	return n, nil
 }

@@ -2,6 +2,7 @@ package state
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -87,8 +89,10 @@ func changeBeforeCrash(ctx context.Context, s *Store, step string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE index_snapshots SET data = ?, entries = ? WHERE job_id = ?",
-			encodeIndex(stale), stale.Len(), jobID); err != nil {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM index_snapshot_chunks WHERE job_id = ?", jobID); err != nil {
+			return err
+		}
+		if err := insertSnapshot(ctx, tx, jobID, stale.Len(), encodeIndex(stale)); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, "DELETE FROM index_changes WHERE job_id = ?", jobID)
@@ -202,13 +206,21 @@ func TestSnapshotEncodeRoundTrip(t *testing.T) {
 	seedSnapshotJob(t, s)
 	ix := scannedIndex(t, s, "crm")
 
-	decoded, err := decodeIndex(encodeIndex(ix))
+	data := encodeIndex(ix)
+	decoded, err := decodeBytes(data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	assertSameIndex(t, decoded, ix)
 
-	empty, err := decodeIndex(encodeIndex(&Index{}))
+	// A reader that returns one byte at a time splits every section.
+	decoded, err = decodeIndex(iotest.OneByteReader(bytes.NewReader(data)), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertSameIndex(t, decoded, ix)
+
+	empty, err := decodeBytes(encodeIndex(&Index{}))
 	if err != nil || empty.Len() != 0 {
 		t.Errorf("decode of an empty index = %d entries, %v; want 0, nil", empty.Len(), err)
 	}
@@ -222,20 +234,60 @@ func TestSnapshotDecodeRejectsDamage(t *testing.T) {
 	for _, at := range []int{0, 5, 13, len(data) / 2, len(data) - 1} {
 		damaged := slices.Clone(data)
 		damaged[at] ^= 0x40
-		if _, err := decodeIndex(damaged); !errors.Is(err, errBadSnapshot) {
+		if _, err := decodeBytes(damaged); !errors.Is(err, errBadSnapshot) {
 			t.Errorf("byte %d flipped: error %v, want errBadSnapshot", at, err)
 		}
 	}
 	for _, size := range []int{0, 15, len(data) - 1} {
-		if _, err := decodeIndex(data[:size]); !errors.Is(err, errBadSnapshot) {
+		if _, err := decodeBytes(data[:size]); !errors.Is(err, errBadSnapshot) {
 			t.Errorf("cut to %d bytes: error %v, want errBadSnapshot", size, err)
 		}
+		if _, err := decodeIndex(bytes.NewReader(data[:size]), int64(len(data))); !errors.Is(err, errBadSnapshot) {
+			t.Errorf("%d of %d bytes stored: error %v, want errBadSnapshot", size, len(data), err)
+		}
+	}
+	if _, err := decodeIndex(bytes.NewReader(append(slices.Clone(data), 0)), int64(len(data))); !errors.Is(err, errBadSnapshot) {
+		t.Errorf("a byte after the checksum: error %v, want errBadSnapshot", err)
 	}
 
 	// A valid checksum over end offsets that run backwards.
 	bad := &Index{ids: "ab", ends: []uint32{2, 1}, hashes: make([]Hash, 2), acked: []bool{true, true}}
-	if _, err := decodeIndex(encodeIndex(bad)); !errors.Is(err, errBadSnapshot) {
+	if _, err := decodeBytes(encodeIndex(bad)); !errors.Is(err, errBadSnapshot) {
 		t.Errorf("offsets out of order: error %v, want errBadSnapshot", err)
+	}
+}
+
+// decodeBytes decodes a snapshot held in memory.
+func decodeBytes(data []byte) (*Index, error) {
+	return decodeIndex(bytes.NewReader(data), int64(len(data)))
+}
+
+func TestSnapshotSpansChunks(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	const accounts = 20_000
+	acks := make([]Ack, 0, accounts)
+	for i := range accounts {
+		acks = append(acks, Ack{ExternalID: fmt.Sprintf("acct-%06d", i), Hash: hashOf(fmt.Sprint(i)), SentAt: time.Unix(1_700_000_000, 0)})
+	}
+	if err := s.Record(ctx, "crm", acks, nil); err != nil {
+		t.Fatal(err)
+	}
+	if wrote, err := s.RefreshIndexSnapshot(ctx, "crm"); err != nil || !wrote {
+		t.Fatalf("RefreshIndexSnapshot = %v, %v; want a snapshot", wrote, err)
+	}
+
+	var chunks int
+	var total int64
+	if err := s.db.QueryRow("SELECT count(*), sum(length(data)) FROM index_snapshot_chunks").Scan(&chunks, &total); err != nil {
+		t.Fatal(err)
+	}
+	if meta := snapshotMetaOf(t, s, "crm"); chunks < 2 || total != meta.bytes {
+		t.Errorf("%d chunks of %d bytes together, metadata %+v; want several chunks whose bytes add up", chunks, total, meta)
+	}
+	ix := assertIndexMatchesRows(t, s, "crm")
+	if ix.Len() != accounts {
+		t.Errorf("Len = %d, want %d", ix.Len(), accounts)
 	}
 }
 
@@ -453,7 +505,7 @@ func TestSnapshotInvalidDataFallsBackToRows(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t)
 	seedSnapshotJob(t, s)
-	if _, err := s.db.Exec("UPDATE index_snapshots SET data = x'0102030405060708090a0b0c0d0e0f10'"); err != nil {
+	if _, err := s.db.Exec("UPDATE index_snapshot_chunks SET data = x'0102030405060708090a0b0c0d0e0f10'"); err != nil {
 		t.Fatal(err)
 	}
 
