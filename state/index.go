@@ -89,6 +89,55 @@ func (ix *Index) Find(externalID string) (int, bool) {
 	return i, true
 }
 
+// FindNear is Find for callers that look IDs up in roughly ascending
+// order, as in an export sorted by ID. It searches outward from hint, the
+// position FindNear returned for an earlier ID, so an ID a few entries away
+// costs a few comparisons. Any hint in any order gives Find's answer, at
+// worst about twice Find's comparisons. When the index does not contain
+// externalID, the position returned is where it would be inserted, a good
+// hint for the next call.
+func (ix *Index) FindNear(externalID string, hint int) (int, bool) {
+	n := ix.Len()
+	if n == 0 {
+		return 0, false
+	}
+	hint = min(max(hint, 0), n-1)
+
+	// Gallop to a range [low, high] that holds the first position whose
+	// ID is not below externalID (n when there is none).
+	low, high := 0, n
+	if ix.id(hint) < externalID {
+		low = hint + 1
+		for step := 1; ; step *= 2 {
+			probe := hint + step
+			if probe >= n {
+				break
+			}
+			if ix.id(probe) >= externalID {
+				high = probe
+				break
+			}
+			low = probe + 1
+		}
+	} else {
+		high = hint
+		for step := 1; ; step *= 2 {
+			probe := hint - step
+			if probe < 0 {
+				break
+			}
+			if ix.id(probe) < externalID {
+				low = probe + 1
+				break
+			}
+			high = probe
+		}
+	}
+
+	i := low + sort.Search(high-low, func(k int) bool { return ix.id(low+k) >= externalID })
+	return i, i < n && ix.id(i) == externalID
+}
+
 // At returns the entry at position i, which Find returned.
 func (ix *Index) At(i int) Entry {
 	entry := Entry{Hash: ix.hashes[i], Acked: ix.acked[i]}

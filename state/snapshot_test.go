@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -619,4 +620,41 @@ func killHelper(t *testing.T, env ...string) {
 	if readErr != nil || strings.TrimSpace(line) != "ready" {
 		t.Fatalf("helper did not report ready: line %q, error %v", line, readErr)
 	}
+}
+
+func TestFindNearMatchesFind(t *testing.T) {
+	var b indexBuilder
+	hash := hashOf("h")
+	for i := range 300 {
+		if err := b.add([]byte(fmt.Sprintf("id-%04d", i*3)), hash[:], true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ix := b.finish()
+	var probes []string
+	for i := -1; i <= 900; i++ {
+		probes = append(probes, fmt.Sprintf("id-%04d", i))
+	}
+	probes = append(probes, "", "a", "id-", "id-0000x", "zzz")
+	for _, id := range probes {
+		want, wantFound := ix.Find(id)
+		insertAt := sort.SearchStrings(allIDs(ix), id)
+		for hint := -2; hint <= ix.Len()+1; hint++ {
+			got, found := ix.FindNear(id, hint)
+			if found != wantFound || (found && got != want) || (!found && got != insertAt) {
+				t.Fatalf("FindNear(%q, %d) = %d, %v; want %d, %v (insertion point %d)", id, hint, got, found, want, wantFound, insertAt)
+			}
+		}
+	}
+	if got, found := (&Index{}).FindNear("x", 5); got != 0 || found {
+		t.Errorf("FindNear on an empty index = %d, %v; want 0, false", got, found)
+	}
+}
+
+func allIDs(ix *Index) []string {
+	ids := make([]string, ix.Len())
+	for i := range ids {
+		ids[i] = ix.id(i)
+	}
+	return ids
 }

@@ -231,6 +231,7 @@ func (b *readBatch) add(rec sources.Record, rowErr error) {
 // in index unless it is nil, and closes batch.mapped.
 func mapBatch(mapper *mapping.Mapper, batch *readBatch, index *state.Index) {
 	bodies := batch.bodies[:0]
+	hint := 0 // consecutive rows often have neighbouring IDs
 	for i := range batch.records {
 		rec := &batch.records[i]
 		rec.payload, rec.mapErr, rec.lookedUp = mapping.Payload{}, nil, false
@@ -242,8 +243,9 @@ func mapBatch(mapper *mapping.Mapper, batch *readBatch, index *state.Index) {
 			Values:   batch.values[rec.first:rec.last],
 		})
 		if rec.mapErr == nil && index != nil {
-			rec.indexPosition, rec.known = index.Find(rec.payload.ExternalID)
-			rec.lookedUp = true
+			position, known := index.FindNear(rec.payload.ExternalID, hint)
+			rec.indexPosition, rec.known, rec.lookedUp = position, known, true
+			hint = position
 		}
 	}
 	batch.bodies = bodies

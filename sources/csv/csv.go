@@ -83,9 +83,9 @@ type Source struct {
 	checkSize   bool
 	checkedSize bool
 
-	values []sources.Value
-	posBuf []byte
-	closed bool
+	values    []sources.Value
+	positions strings.Builder // see position
+	closed    bool
 }
 
 var _ sources.Source = (*Source)(nil)
@@ -382,12 +382,27 @@ func (s *Source) recordParsed(fields []string) {
 	s.limiter.markRecordEnd(s.reader.InputOffset() + s.bomLen)
 }
 
-// position formats "name:line" with one allocation.
+// positionChunkBytes is the buffer that consecutive positions share.
+const positionChunkBytes = 4 << 10
+
+// position formats "name:line". Consecutive positions are slices of one
+// string built in s.positions, so that most records cost no allocation;
+// a position that is kept keeps its chunk of positionChunkBytes alive.
+// strings.Builder never changes bytes it has returned, and a full chunk
+// is left to the positions that use it, not reused.
 func (s *Source) position(line int) string {
-	s.posBuf = append(s.posBuf[:0], s.name...)
-	s.posBuf = append(s.posBuf, ':')
-	s.posBuf = strconv.AppendInt(s.posBuf, int64(line), 10)
-	return string(s.posBuf)
+	var digits [20]byte
+	number := strconv.AppendInt(digits[:0], int64(line), 10)
+	size := len(s.name) + 1 + len(number)
+	if s.positions.Cap()-s.positions.Len() < size {
+		s.positions = strings.Builder{}
+		s.positions.Grow(max(positionChunkBytes, size))
+	}
+	start := s.positions.Len()
+	s.positions.WriteString(s.name)
+	s.positions.WriteByte(':')
+	s.positions.Write(number)
+	return s.positions.String()[start:]
 }
 
 // Close closes the file. Calls after the first return nil.
