@@ -23,6 +23,10 @@ import (
 // rows) while the records in flight stay a few megabytes.
 const readBatchRecords = 256
 
+// maxReusedBodies bounds the bodies buffer that a batch keeps for its
+// next use. 256 bodies of typical CRM accounts take well under 1 MiB.
+const maxReusedBodies = 4 << 20
+
 // readBatch is a run of consecutive records on their way from the reader
 // through a mapper to the diff.
 type readBatch struct {
@@ -197,6 +201,9 @@ func newReadBatch(free <-chan *readBatch) *readBatch {
 		batch.records = batch.records[:0]
 		batch.values = batch.values[:0]
 		batch.bodies = batch.bodies[:0]
+		if cap(batch.bodies) > maxReusedBodies {
+			batch.bodies = nil // one batch of huge records should not pin its memory for the run
+		}
 		batch.mapped = make(chan struct{})
 		return batch
 	default:
