@@ -16,11 +16,12 @@ import (
 
 // A job's index snapshot is its Index encoded in a few BLOBs, so that a
 // run loads a million accounts with a few hundred reads instead of a
-// million rows through database/sql. The table index_changes lists the external IDs whose
-// checkpoint or rejected row changed since the snapshot was written.
-// Triggers fill it in the transaction that changes the row, so snapshot
-// plus changes always describe the committed rows exactly: a crash at any
-// point leaves either the old snapshot with its changes or the new one.
+// million rows through database/sql. The table index_changes lists the
+// external IDs whose checkpoint or rejected row changed since the
+// snapshot was written. Triggers fill it in the transaction that changes
+// the row, so snapshot plus changes always describe the committed rows
+// exactly. A crash at any point leaves either the old snapshot with its
+// changes or the new one.
 
 // snapshotFormat is the layout that encodeIndex writes. A snapshot of
 // another format is ignored and rewritten by the next RefreshIndexSnapshot.
@@ -41,8 +42,8 @@ const (
 )
 
 // maxSnapshotBytes bounds one snapshot, which is encoded in memory before
-// it is written. At about 35 bytes per account it is reached at about
-// fifteen million accounts. A larger job has no snapshot and loads by
+// it is written. At about 30 bytes per account it is reached at about
+// seventeen million accounts. A larger job has no snapshot and loads by
 // scanning its rows.
 const maxSnapshotBytes = 512 << 20
 
