@@ -39,7 +39,7 @@ const interruptedMessage = "the process exited before the run finished"
 type Counts struct {
 	Read        int64 `json:"read"`
 	Unchanged   int64 `json:"unchanged"`
-	Changed     int64 `json:"changed"` // new or changed rows: Sent + Rejected + Unsent
+	Changed     int64 `json:"changed"` // new or changed rows: Sent + Rejected - RejectedEarlier + Unsent
 	Sent        int64 `json:"sent"`
 	Created     int64 `json:"created"`
 	Updated     int64 `json:"updated"`
@@ -50,6 +50,11 @@ type Counts struct {
 	Unsent      int64 `json:"unsent"` // changed rows left for the next run
 	Retries     int64 `json:"retries"`
 	RateLimited int64 `json:"rate_limited"`
+
+	// RejectedEarlier counts the rows, included in Rejected, that Atlas
+	// rejected in an earlier run and that have not changed since, so they
+	// were not sent again.
+	RejectedEarlier int64 `json:"rejected_earlier"`
 }
 
 // Run is one row of the run history.

@@ -235,6 +235,10 @@ func (e *Engine) logSummary(log *zap.Logger, res Result) {
 	if res.Mode == "full" && res.Outcome != OutcomeFailed {
 		fields = append(fields, zap.Bool("pass_finished", res.FullPass.Finished))
 	}
+	if c.RejectedEarlier > 0 {
+		log.Warn("rows rejected by atlas in an earlier run are unchanged and were not sent again; list them with `atlas-sync rejected`, then fix them in the source or queue them with `atlas-sync rejected --retry`",
+			zap.Int64("rows", c.RejectedEarlier))
+	}
 	switch {
 	case res.Outcome == OutcomeFailed:
 		log.Error("run failed", append(fields, zap.Error(res.Err))...)

@@ -352,8 +352,14 @@ func TestRejectedRowsRecordedAndResentWhenChanged(t *testing.T) {
 	if got := h.requests() - before; got != 0 {
 		t.Errorf("rerun made %d requests, want 0 for unchanged rejected rows", got)
 	}
-	if res.Counts.Skipped != 2 {
-		t.Errorf("skipped = %d, want 2", res.Counts.Skipped)
+	if res.Counts.Rejected != 2 || res.Counts.RejectedEarlier != 2 {
+		t.Errorf("rejected %d, rejected earlier %d, want 2 and 2", res.Counts.Rejected, res.Counts.RejectedEarlier)
+	}
+	if res.Counts.Skipped != 0 {
+		t.Errorf("skipped = %d, want 0", res.Counts.Skipped)
+	}
+	if res.Outcome != atlassync.OutcomePartial {
+		t.Errorf("outcome = %s, want partial while the rejected rows are unchanged", res.Outcome)
 	}
 
 	// A change sends the row again, and the acknowledgement clears it.

@@ -88,7 +88,11 @@ func (r *run) send(readCtx, sendCtx context.Context, it item, deliveries chan<- 
 				return
 			}
 			r.e.throttle.Pause(pause)
+			before := r.e.throttle.Limit()
 			r.e.throttle.Backoff()
+			if after := r.e.throttle.Limit(); after < before {
+				r.log.Info("lowered the request rate after a 429", zap.Float64("from_per_second", before), zap.Float64("to_per_second", after), zap.Duration("pause", pause))
+			}
 			if since := time.Since(time.Unix(0, r.lastProgress.Load())); since > settings.RateLimitPatience {
 				r.stop(fmt.Errorf("%w: only 429 responses for %s (atlas.rate_limit_patience)", ErrRateLimited, since.Round(time.Second)))
 			}
@@ -106,7 +110,7 @@ func (r *run) send(readCtx, sendCtx context.Context, it item, deliveries chan<- 
 			retries++
 			r.counts.retries.Add(1)
 			r.e.observer.ObserveRetry(r.job.Name, class)
-			r.log.Debug("retrying upsert", zap.String("external_id", it.payload.ExternalID), zap.Int("retry", retries), zap.Duration("delay", delay), zap.Error(err))
+			r.logRetry(it, retries, delay, err)
 			if !sleep(readCtx, delay) {
 				r.counts.unsent.Add(1)
 				return
@@ -118,6 +122,32 @@ func (r *run) send(readCtx, sendCtx context.Context, it item, deliveries chan<- 
 			r.counts.unsent.Add(1)
 			return
 		}
+	}
+}
+
+// maxLoggedRetries bounds the retry warnings of one run; the summary counts
+// every retry.
+const maxLoggedRetries = 20
+
+// logRetry logs a retry at warn level, up to maxLoggedRetries per run, so
+// that an outage shows in the log before the run gives up, without a line
+// per request of a long run.
+func (r *run) logRetry(it item, retry int, delay time.Duration, err error) {
+	fields := []zap.Field{
+		zap.String("external_id", it.payload.ExternalID),
+		zap.String("position", it.position),
+		zap.Int("retry", retry),
+		zap.Duration("delay", delay),
+		zap.Error(err),
+	}
+	n := r.retriesLogged.Add(1)
+	switch {
+	case n <= maxLoggedRetries:
+		r.log.Warn("retrying upsert", fields...)
+	case n == maxLoggedRetries+1:
+		r.log.Warn("further retries are logged at debug level and counted in the summary", zap.Int("logged", maxLoggedRetries))
+	default:
+		r.log.Debug("retrying upsert", fields...)
 	}
 }
 

@@ -60,6 +60,7 @@ type run struct {
 	lastProgress atomic.Int64 // unix nanoseconds of the last non-429 answer
 
 	rowErrorsLogged atomic.Int64
+	retriesLogged   atomic.Int64
 	source          sources.Source
 	readComplete    atomic.Bool // the source was read to its end
 
@@ -255,7 +256,7 @@ func (r *run) pipeline(ctx context.Context, src sources.Source, mapper *mapping.
 }
 
 // changed reports whether payload must be sent, given the index entry of
-// its account, counting the row as unchanged or skipped otherwise. In a
+// its account, counting the row as unchanged or rejected otherwise. In a
 // full run, the index holds only the rows the full pass has handled (see
 // loadIndex).
 func (r *run) changed(entry state.Entry, payload mapping.Payload, position string) bool {
@@ -269,12 +270,15 @@ func (r *run) changed(entry state.Entry, payload mapping.Payload, position strin
 	if entry.Rejected && entry.RejectedHash == payload.Hash {
 		// Atlas rejected exactly this payload before; sending it again
 		// would be rejected again. `atlas-sync rejected --retry` or a
-		// change to the row sends it again.
-		r.counts.skipped.Add(1)
+		// change to the row sends it again. The row still counts as
+		// rejected, like an unreadable row that stays broken, so that the
+		// run keeps reporting it until it is fixed.
+		r.counts.rejected.Add(1)
+		r.counts.rejectedEarlier.Add(1)
 		if r.opts.Full {
 			r.alreadySent.Add(1)
 		}
-		r.log.Debug("row skipped: rejected before and unchanged", zap.String("external_id", payload.ExternalID), zap.String("position", position))
+		r.log.Debug("row not sent: rejected before and unchanged", zap.String("external_id", payload.ExternalID), zap.String("position", position))
 		return false
 	}
 	return true
@@ -314,23 +318,24 @@ func (r *run) outcome(ctx context.Context) (Outcome, error) {
 type counters struct {
 	read, unchanged, changed, sent, created, updated atomic.Int64
 	rejected, unreadable, duplicate, skipped, unsent atomic.Int64
-	retries, rateLimited                             atomic.Int64
+	retries, rateLimited, rejectedEarlier            atomic.Int64
 }
 
 func (c *counters) snapshot() state.Counts {
 	return state.Counts{
-		Read:        c.read.Load(),
-		Unchanged:   c.unchanged.Load(),
-		Changed:     c.changed.Load(),
-		Sent:        c.sent.Load(),
-		Created:     c.created.Load(),
-		Updated:     c.updated.Load(),
-		Rejected:    c.rejected.Load(),
-		Unreadable:  c.unreadable.Load(),
-		Duplicate:   c.duplicate.Load(),
-		Skipped:     c.skipped.Load(),
-		Unsent:      c.unsent.Load(),
-		Retries:     c.retries.Load(),
-		RateLimited: c.rateLimited.Load(),
+		Read:            c.read.Load(),
+		Unchanged:       c.unchanged.Load(),
+		Changed:         c.changed.Load(),
+		Sent:            c.sent.Load(),
+		Created:         c.created.Load(),
+		Updated:         c.updated.Load(),
+		Rejected:        c.rejected.Load(),
+		Unreadable:      c.unreadable.Load(),
+		Duplicate:       c.duplicate.Load(),
+		Skipped:         c.skipped.Load(),
+		Unsent:          c.unsent.Load(),
+		Retries:         c.retries.Load(),
+		RateLimited:     c.rateLimited.Load(),
+		RejectedEarlier: c.rejectedEarlier.Load(),
 	}
 }
