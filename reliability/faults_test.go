@@ -40,6 +40,25 @@ type faultProxy struct {
 
 	slowApplied atomic.Int64 // upserts applied after the client gave up
 	htmlApplied atomic.Int64 // upserts applied and answered with HTML
+
+	// slowPending counts slow requests not yet applied. A run ends before
+	// they land, so a test waits for them (waitSlow) before it compares
+	// the emulator's counts with the next run's.
+	slowPending atomic.Int64
+}
+
+// waitSlow waits until every slow request has been applied or dropped. A
+// handler may still be starting when the wait begins, so it polls instead
+// of using a WaitGroup, whose Add must not race with Wait.
+func (p *faultProxy) waitSlow(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for p.slowPending.Load() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d slow requests still pending after 10s", p.slowPending.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func newFaultProxy(emu *emulator.Server, seed uint64) *faultProxy {
@@ -71,6 +90,8 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveSlow reads the request, waits past the client's timeout, then lets
 // the emulator apply it, like a server that finishes work nobody waits for.
 func (p *faultProxy) serveSlow(w http.ResponseWriter, r *http.Request) {
+	p.slowPending.Add(1)
+	defer p.slowPending.Add(-1)
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		panic(http.ErrAbortHandler)
@@ -84,7 +105,11 @@ func (p *faultProxy) serveSlow(w http.ResponseWriter, r *http.Request) {
 	}
 	clientGone := r.Context().Err() != nil
 
-	detached := r.Clone(context.WithoutCancel(r.Context()))
+	// The emulator holds a request hit by its own timeout fault until the
+	// request's context ends, so the detached context gets a deadline.
+	detachedCtx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Second)
+	defer cancel()
+	detached := r.Clone(detachedCtx)
 	detached.Body = io.NopCloser(bytes.NewReader(body))
 	rec := httptest.NewRecorder()
 	p.emu.ServeHTTP(rec, detached)
@@ -208,6 +233,8 @@ func runFaultCase(t *testing.T, tc faultCase, rows int, seed uint64) {
 		emu.SetFaults(faults)
 		writeCSV(t, e.csvPath, accounts)
 		res := e.run(context.Background())
+		// The proxy's slow requests outlive the run that sent them.
+		proxy.waitSlow(t)
 		if res.Outcome != atlassync.OutcomeOK {
 			t.Fatalf("phase %d: outcome %s (%v), want ok", phase+1, res.Outcome, res.Err)
 		}
