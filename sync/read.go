@@ -74,6 +74,10 @@ type indexResult struct {
 // The checkpoint index arrives on indexReady; it loads while the first
 // batches are read and mapped.
 func (r *run) read(ctx context.Context, src sources.Source, mapper *mapping.Mapper, indexReady <-chan indexResult, work chan<- item) {
+	// abort ends every stage after a panic in one of them, which
+	// recoverPanic turns into a failed run.
+	ctx, abort := context.WithCancel(ctx)
+	defer abort()
 	stageCtx, stopStages := context.WithCancel(ctx)
 	var stages stdsync.WaitGroup
 	defer func() {
@@ -91,12 +95,14 @@ func (r *run) read(ctx context.Context, src sources.Source, mapper *mapping.Mapp
 	stages.Add(1)
 	go func() {
 		defer stages.Done()
+		defer r.recoverPanic("source reader", abort, nil)
 		r.readBatches(stageCtx, src, toMap, inOrder, free, &reachedEnd)
 	}()
 	for range mappers {
 		stages.Add(1)
 		go func() {
 			defer stages.Done()
+			defer r.recoverPanic("mapping", abort, nil)
 			for batch := range toMap {
 				mapBatch(mapper, batch, sharedIndex.Load())
 			}

@@ -230,7 +230,18 @@ func (r *run) pipeline(ctx context.Context, src sources.Source, mapper *mapping.
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		writerErr = r.writeCheckpoint(ctx, deliveries, stopReading)
+		panicked := false
+		func() {
+			defer r.recoverPanic("checkpoint writer", stopReading, &panicked)
+			writerErr = r.writeCheckpoint(ctx, deliveries, stopReading)
+		}()
+		if panicked {
+			// Keep the workers from blocking on a full channel. These
+			// acknowledgements go unrecorded, so the next run sends
+			// them again.
+			for range deliveries {
+			}
+		}
 	}()
 
 	var workers stdsync.WaitGroup
@@ -239,12 +250,18 @@ func (r *run) pipeline(ctx context.Context, src sources.Source, mapper *mapping.
 		go func() {
 			defer workers.Done()
 			for it := range work {
-				r.send(readCtx, sendCtx, it, deliveries, stopReading)
+				func() {
+					defer r.recoverPanic("upsert worker", stopReading, nil)
+					r.send(readCtx, sendCtx, it, deliveries, stopReading)
+				}()
 			}
 		}()
 	}
 
-	r.read(readCtx, src, mapper, indexReady, work)
+	func() {
+		defer r.recoverPanic("source reader", stopReading, nil)
+		r.read(readCtx, src, mapper, indexReady, work)
+	}()
 	r.readDone.Store(true)
 	close(work)
 	workers.Wait()
