@@ -27,6 +27,17 @@ func (a *app) loadConfig() (*config.Config, error) {
 	return cfg, nil
 }
 
+// loadConfigForInspection loads the configuration for status and rejected,
+// which read only the state file: missing secrets and unset variables are
+// no error there, so they work outside the service's environment.
+func (a *app) loadConfigForInspection() (*config.Config, error) {
+	cfg, err := config.LoadForInspection(a.configPath, a.env)
+	if err != nil {
+		return nil, &exitError{code: ExitFailed, err: formatConfigError(err)}
+	}
+	return cfg, nil
+}
+
 // formatConfigError puts each joined problem on its own indented line.
 func formatConfigError(err error) error {
 	var joined interface{ Unwrap() []error }

@@ -61,7 +61,7 @@ type rejectedRow struct {
 }
 
 func (a *app) listRejected(ctx context.Context, flags rejectedFlags) error {
-	cfg, err := a.loadConfig()
+	cfg, err := a.loadConfigForInspection()
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func printRejected(w io.Writer, list []state.Rejection) {
 }
 
 func (a *app) retryRejected(ctx context.Context, flags rejectedFlags) error {
-	cfg, err := a.loadConfig()
+	cfg, err := a.loadConfigForInspection()
 	if err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ func (a *app) status(ctx context.Context, flags statusFlags) error {
 	if flags.runs < 1 {
 		return &exitError{code: ExitUsage, err: fmt.Errorf("--runs %d: expected 1 or more", flags.runs)}
 	}
-	cfg, err := a.loadConfig()
+	cfg, err := a.loadConfigForInspection()
 	if err != nil {
 		return err
 	}

@@ -255,3 +255,34 @@ func TestDecodeErrorInFieldNamesKey(t *testing.T) {
 		t.Errorf("error does not name the key and the fix:\n%v", err)
 	}
 }
+
+func TestLoadForInspectionIgnoresSecrets(t *testing.T) {
+	dir := t.TempDir()
+	raw := strings.Replace(minimal, "  token: ${TOKEN}", "  base_url: ${BASE_URL}\n  token_file: ${CREDENTIALS_DIRECTORY}/atlas-token", 1)
+	path := filepath.Join(dir, "atlas-sync.yaml")
+	if err := os.WriteFile(path, []byte(raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path, env(nil)); err == nil {
+		t.Fatal("Load accepted unset variables")
+	}
+	cfg, err := LoadForInspection(path, env(nil))
+	if err != nil {
+		t.Fatalf("LoadForInspection: %v", err)
+	}
+	if want := filepath.Join(dir, DefaultStatePath); cfg.State.Path != want {
+		t.Errorf("state path = %q, want %q", cfg.State.Path, want)
+	}
+	if cfg.Jobs[0].Name != "crm" {
+		t.Errorf("jobs = %+v, want crm", cfg.Jobs)
+	}
+
+	// Other problems still count.
+	bad := strings.Replace(raw, "jobs:", "state:\n  batch_size: -1\njobs:", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadForInspection(path, env(nil)); err == nil || !strings.Contains(err.Error(), "state.batch_size") {
+		t.Errorf("err = %v, want state.batch_size named", err)
+	}
+}

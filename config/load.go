@@ -59,10 +59,53 @@ func Load(path string, env Environment) (*Config, error) {
 	return cfg, nil
 }
 
+// LoadForInspection loads the file for commands that read only the state
+// file and the schedules (status, rejected). Unset variables expand to
+// empty strings, token_file and dsn_file are not read, and problems with
+// the Atlas URL, the token and the DSNs are ignored. So an operator can
+// inspect a service's state outside the service's environment, where its
+// secrets and credentials directory are missing. The secrets in the
+// result are not usable.
+func LoadForInspection(path string, env Environment) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	lenient := func(name string) (string, bool) {
+		value, _ := env(name)
+		return value, true
+	}
+	cfg, err := parse(raw, lenient, isSecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	cfg.Path = path
+	cfg.resolvePaths(filepath.Dir(path))
+	return cfg, nil
+}
+
+// isSecretKey reports whether a validation problem concerns a setting that
+// LoadForInspection ignores.
+func isSecretKey(key string) bool {
+	switch {
+	case key == "atlas.base_url", key == "atlas.token", key == "atlas.token_file":
+		return true
+	case strings.HasSuffix(key, ".source.dsn"), strings.HasSuffix(key, ".source.dsn_file"):
+		return true
+	}
+	return false
+}
+
 // Parse decodes and validates a configuration held in memory. Relative
 // paths stay relative to the working directory, and token_file and dsn_file
 // are not read; Load does both.
 func Parse(raw []byte, env Environment) (*Config, error) {
+	return parse(raw, env, nil)
+}
+
+// parse is Parse with a filter: validation problems whose key ignore
+// accepts are dropped.
+func parse(raw []byte, env Environment, ignore func(key string) bool) (*Config, error) {
 	expanded, err := expand(raw, env)
 	if err != nil {
 		return nil, err
@@ -89,9 +132,32 @@ func Parse(raw []byte, env Environment) (*Config, error) {
 
 	cfg.applyDefaults(presentKeys(&tree))
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		if ignore == nil {
+			return nil, err
+		}
+		if err := dropProblems(err, ignore); err != nil {
+			return nil, err
+		}
 	}
 	return &cfg, nil
+}
+
+// dropProblems removes the *FieldErrors whose key ignore accepts from the
+// joined errors of Validate.
+func dropProblems(err error, ignore func(key string) bool) error {
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return err
+	}
+	var kept []error
+	for _, problem := range joined.Unwrap() {
+		var fieldErr *FieldError
+		if errors.As(problem, &fieldErr) && ignore(fieldErr.Key) {
+			continue
+		}
+		kept = append(kept, problem)
+	}
+	return errors.Join(kept...)
 }
 
 // expand replaces ${VAR} with the variable's value. A reference to an unset
@@ -303,14 +369,9 @@ func presentKeys(doc *yaml.Node) map[string]bool {
 // resolveFiles makes relative paths relative to the config file's directory
 // and reads token_file and dsn_file.
 func (c *Config) resolveFiles(dir string) error {
-	resolve := func(p string) string {
-		if p == "" || filepath.IsAbs(p) || strings.HasPrefix(p, "~") {
-			return p
-		}
-		return filepath.Join(dir, p)
-	}
+	c.resolvePaths(dir)
+	resolve := func(p string) string { return resolvePath(dir, p) }
 
-	c.State.Path = resolve(c.State.Path)
 	if c.Atlas.TokenFile != "" {
 		c.Atlas.TokenFile = resolve(c.Atlas.TokenFile)
 		token, err := readSecretFile(c.Atlas.TokenFile)
@@ -322,7 +383,6 @@ func (c *Config) resolveFiles(dir string) error {
 
 	for i := range c.Jobs {
 		s := &c.Jobs[i].Source
-		s.Path = resolve(s.Path)
 		if s.DSNFile != "" {
 			s.DSNFile = resolve(s.DSNFile)
 			dsn, err := readSecretFile(s.DSNFile)
@@ -333,6 +393,22 @@ func (c *Config) resolveFiles(dir string) error {
 		}
 	}
 	return nil
+}
+
+// resolvePaths makes the state path and the source paths relative to the
+// config file's directory.
+func (c *Config) resolvePaths(dir string) {
+	c.State.Path = resolvePath(dir, c.State.Path)
+	for i := range c.Jobs {
+		c.Jobs[i].Source.Path = resolvePath(dir, c.Jobs[i].Source.Path)
+	}
+}
+
+func resolvePath(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) || strings.HasPrefix(p, "~") {
+		return p
+	}
+	return filepath.Join(dir, p)
 }
 
 func readSecretFile(path string) (string, error) {
