@@ -96,6 +96,7 @@ func TestParseRejectsInvalidValues(t *testing.T) {
 		{name: "bad cron", job: "    schedule: '61 * * * *'\n    source: {type: csv, path: x}", wantKey: "jobs[0].schedule"},
 		{name: "cron tz alone", job: "    schedule: 'CRON_TZ=Europe/Berlin'\n    source: {type: csv, path: x}", wantKey: "jobs[0].schedule"},
 		{name: "postgres without dsn", job: "    source: {type: postgres, table: public.accounts}", wantKey: "jobs[0].source.dsn"},
+		{name: "postgres dsn without slashes", job: "    source: {type: postgres, table: public.accounts, dsn: 'postgres:pw@127.0.0.1/crm'}", wantKey: "the // is missing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -253,6 +253,9 @@ func (s *Source) validatePostgres(v *validator, prefix string) {
 		v.add(prefix+".dsn", "", "missing; set dsn (for example ${DATABASE_URL}) or dsn_file")
 	case s.DSN != "" && s.DSNFile != "":
 		v.add(prefix+".dsn", "", "both dsn and dsn_file are set; keep one")
+	case looksLikeBrokenURL(s.DSN):
+		// The value is not shown: it may hold a password.
+		v.add(prefix+".dsn", "", "a URL DSN must start with postgres:// or postgresql:// (the // is missing), for example postgres://user@127.0.0.1:5432/crm")
 	}
 	switch {
 	case s.Table == "" && s.Query == "":
@@ -273,6 +276,19 @@ func (s *Source) validatePostgres(v *validator, prefix string) {
 	if s.StatementTimeout <= 0 {
 		v.add(prefix+".statement_timeout", s.StatementTimeout.D().String(), "must be a positive duration such as 30s or 5m")
 	}
+}
+
+// looksLikeBrokenURL reports a DSN that starts like a URL but lacks the
+// "//" after the scheme, which libpq-style parsers read as a key=value
+// string and then connect to the default socket as the current user.
+func looksLikeBrokenURL(dsn string) bool {
+	lower := strings.ToLower(strings.TrimSpace(dsn))
+	for _, scheme := range []string{"postgres:", "postgresql:"} {
+		if strings.HasPrefix(lower, scheme) && !strings.HasPrefix(lower, scheme+"//") {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *Mapping) validate(v *validator, prefix, sourceType string) {
