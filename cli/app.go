@@ -107,6 +107,17 @@ func (a *app) newLogger(cfg config.Log) (*zap.Logger, error) {
 	return zap.New(core, zap.ErrorOutput(zapcore.AddSync(a.stderr))), nil
 }
 
+// newAtlasClient builds the Atlas client that the configuration describes.
+func newAtlasClient(cfg *config.Config, version string) (*atlas.Client, error) {
+	return atlas.NewClient(atlas.Options{
+		BaseURL:           cfg.Atlas.BaseURL,
+		Token:             cfg.Atlas.Token,
+		Timeout:           cfg.Atlas.Timeout.D(),
+		UserAgent:         "atlas-sync/" + version,
+		AllowInsecureHTTP: cfg.Atlas.AllowInsecureHTTP,
+	})
+}
+
 // services are the long-lived parts that run, daemon and check share.
 type services struct {
 	cfg      *config.Config
@@ -135,13 +146,7 @@ func (a *app) open(ctx context.Context, observer atlassync.Observer) (*services,
 		return nil, &exitError{code: ExitFailed, err: formatConfigError(err)}
 	}
 
-	client, err := atlas.NewClient(atlas.Options{
-		BaseURL:           cfg.Atlas.BaseURL,
-		Token:             cfg.Atlas.Token,
-		Timeout:           cfg.Atlas.Timeout.D(),
-		UserAgent:         "atlas-sync/" + a.build.Version,
-		AllowInsecureHTTP: cfg.Atlas.AllowInsecureHTTP,
-	})
+	client, err := newAtlasClient(cfg, a.build.Version)
 	if err != nil {
 		return nil, &exitError{code: ExitFailed, err: fmt.Errorf("atlas: %w", err)}
 	}

@@ -78,13 +78,7 @@ func (a *app) check(ctx context.Context, name string, offline bool) error {
 // that the token may read. Whether it may also write shows at the first
 // upsert.
 func checkAtlas(ctx context.Context, cfg *config.Config, version string) error {
-	client, err := atlas.NewClient(atlas.Options{
-		BaseURL:           cfg.Atlas.BaseURL,
-		Token:             cfg.Atlas.Token,
-		Timeout:           cfg.Atlas.Timeout.D(),
-		UserAgent:         "atlas-sync/" + version,
-		AllowInsecureHTTP: cfg.Atlas.AllowInsecureHTTP,
-	})
+	client, err := newAtlasClient(cfg, version)
 	if err != nil {
 		return err
 	}

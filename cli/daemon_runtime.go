@@ -53,13 +53,7 @@ func (d *daemonProcess) newRuntime(cfg *config.Config, prev *daemonRuntime) (*da
 		prev.cfg.Atlas.Timeout == cfg.Atlas.Timeout && prev.cfg.Atlas.AllowInsecureHTTP == cfg.Atlas.AllowInsecureHTTP {
 		rt.client = prev.client
 	} else {
-		rt.client, err = atlas.NewClient(atlas.Options{
-			BaseURL:           cfg.Atlas.BaseURL,
-			Token:             cfg.Atlas.Token,
-			Timeout:           cfg.Atlas.Timeout.D(),
-			UserAgent:         "atlas-sync/" + d.app.build.Version,
-			AllowInsecureHTTP: cfg.Atlas.AllowInsecureHTTP,
-		})
+		rt.client, err = newAtlasClient(cfg, d.app.build.Version)
 		if err != nil {
 			return nil, fmt.Errorf("atlas: %w", err)
 		}
