@@ -12,7 +12,7 @@ import (
 // AIMD parameters of Backoff and Recover. In
 // TestThrottleAIMDSettlesBelowServerLimit (one worker on a fake clock,
 // configured at 20/s against a server allowing 10/s, 10 simulated minutes)
-// they reach 98% of the server's limit with 1.4% of requests answered 429.
+// they reach 98% of the server's limit with 1.4% of requests rejected with 429.
 // After a single 429 the rate is back at the configured one within 10
 // seconds. Workers in flight together each get their 429, so a real pool
 // gets a few more per episode.

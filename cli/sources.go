@@ -105,10 +105,10 @@ func openerFor(sc config.Source, keyColumn string, logger *zap.Logger) (sources.
 // preflight opens each job's source, checks that every mapped column
 // exists, and closes it again. It runs before the first request so that a
 // mapping that does not fit its source stops the run before anything is
-// sent. It returns those mapping problems apart from the sources that could
-// not be opened: a source that is unreachable now (a database restarting,
-// an export not yet downloaded) fails only its own job's run, which records
-// the error, while the other jobs go on.
+// sent. It returns the sources that could not be opened apart from the
+// mapping problems. A source that is unreachable now (a database
+// restarting, an export not yet downloaded) fails only its own job's run,
+// which records the error, and the other jobs go on.
 func preflight(ctx context.Context, specs []jobSpec) (mappingErr, sourceErr error) {
 	var mappingProblems, sourceProblems []error
 	for _, spec := range specs {

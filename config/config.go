@@ -61,7 +61,7 @@ type Atlas struct {
 	RetryMaxDelay  Duration `yaml:"retry_max_delay"`
 
 	// RateLimitPatience is how long a run keeps waiting while Atlas
-	// answers 429 without a single success before it stops as "rate
+	// responds with 429 without a single success before it stops as "rate
 	// limited". Default 10m.
 	RateLimitPatience Duration `yaml:"rate_limit_patience"`
 
@@ -149,7 +149,7 @@ type Source struct {
 	Delimiter string `yaml:"delimiter"`
 
 	// csv and salesforce: utf-8 (default), latin-1 (ISO-8859-1),
-	// windows-1252, or another name golang.org/x/text knows.
+	// windows-1252, or another encoding name that golang.org/x/text supports.
 	Encoding string `yaml:"encoding"`
 
 	// postgres: connection string; DSNFile reads it from a file instead.
@@ -161,9 +161,9 @@ type Source struct {
 	Query string `yaml:"query"`
 
 	// postgres: incremental reads. CursorColumn is a column that grows
-	// with every change (updated_at, for example); Overlap re-reads that
-	// much before the stored cursor so that late commits are not missed
-	// (default 5m); FullEvery forces a full scan every N runs (default
+	// with every change (updated_at, for example). Overlap re-reads that
+	// much before the stored cursor, so that late commits are not missed
+	// (default 5m). FullEvery forces a full scan every N runs (default
 	// 24, 0 never).
 	CursorColumn string   `yaml:"cursor_column"`
 	Overlap      Duration `yaml:"overlap"`
@@ -215,7 +215,7 @@ type Field struct {
 	// Separator splits a multi value held in one text cell. Default ";".
 	Separator string `yaml:"separator"`
 
-	// Empty says what an empty cell or NULL does: leave (default) keeps
+	// Empty sets what an empty cell or NULL does: leave (default) keeps
 	// the value Atlas stores, clear overwrites it with an empty value.
 	Empty string `yaml:"empty"`
 

@@ -127,7 +127,7 @@ func parse(raw []byte, env Environment, ignore func(key string) bool) (*Config, 
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, errors.New("the file holds more than one YAML document; keep one")
+		return nil, errors.New("invalid YAML: the file contains more than one YAML document; remove all but one")
 	}
 
 	cfg.applyDefaults(presentKeys(&tree))

@@ -121,7 +121,7 @@ func killUntilDone(t *testing.T, seed uint64, rows int) (kills, repeats int) {
 // (SIGKILL to the run, or a change to its source) when the request count
 // reaches the target. The request that triggers the action is passed on
 // afterwards or dropped, as armed: after a kill, the first is an upsert
-// Atlas applied whose answer never arrived, the second one that never
+// Atlas applied whose response never arrived, the second one that never
 // reached Atlas.
 type killSwitch struct {
 	next        http.Handler

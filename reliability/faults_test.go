@@ -30,7 +30,7 @@ type faultProxy struct {
 	htmlRate  float64
 	closed    chan struct{}
 
-	// unauthorizedAfter, when positive, switches the emulator to answer
+	// unauthorizedAfter, when positive, switches the emulator to respond with
 	// 401 to every request after that many.
 	unauthorizedAfter int64
 	requests          atomic.Int64
@@ -39,7 +39,7 @@ type faultProxy struct {
 	rng *rand.Rand
 
 	slowApplied atomic.Int64 // upserts applied after the client gave up
-	htmlApplied atomic.Int64 // upserts applied and answered with HTML
+	htmlApplied atomic.Int64 // upserts applied and then given an HTML response
 
 	// slowPending counts slow requests not yet applied. A run ends before
 	// they land, so a test waits for them (waitSlow) before it compares
@@ -88,7 +88,7 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveSlow reads the request, waits past the client's timeout, then lets
-// the emulator apply it, like a server that finishes work nobody waits for.
+// the emulator apply it, like a server that finishes work after the client stopped waiting.
 func (p *faultProxy) serveSlow(w http.ResponseWriter, r *http.Request) {
 	p.slowPending.Add(1)
 	defer p.slowPending.Add(-1)
@@ -268,8 +268,8 @@ func runFaultCase(t *testing.T, tc faultCase, rows int, seed uint64) {
 	}
 }
 
-// TestRedirectToOtherHostKeepsToken answers every request with a 307 to a
-// second server. The client must not follow it, so the second server sees
+// TestRedirectToOtherHostKeepsToken responds to every request with a 307 to a
+// second server. The client must not follow it, so the second server receives
 // no request and no token, and the run stops with an error naming the
 // redirect.
 func TestRedirectToOtherHostKeepsToken(t *testing.T) {

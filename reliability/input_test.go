@@ -72,7 +72,7 @@ func writeSparse(t *testing.T, path, prefix string, size int64) {
 
 // TestFileGrowingDuringRunFails appends rows to the source while the
 // binary reads it (at its tenth request). The run must stop with an error
-// that says the file changed, keep what Atlas acknowledged, and the next
+// that reports that the file changed, keep what Atlas acknowledged, and the next
 // run must deliver every row, the appended ones included.
 func TestFileGrowingDuringRunFails(t *testing.T) {
 	const rows, appended = 4000, 100

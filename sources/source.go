@@ -1,5 +1,5 @@
 // Package sources defines the contract between account sources and the sync
-// engine. A source knows a file format or a database and nothing about Atlas:
+// engine. A source handles a file format or a database and nothing about Atlas:
 // it yields records of column values, each with a position for error messages.
 // Each source type lives in its own package under sources/.
 package sources
@@ -47,7 +47,7 @@ type Record struct {
 	// Values is aligned with Source.Columns.
 	Values []Value
 
-	// Skip, when not empty, is the reason the source asks the engine to
+	// Skip, when not empty, is the reason the source gives for the engine to
 	// skip this record without mapping it (a Salesforce row in the
 	// recycle bin, for example). The engine counts it as skipped.
 	Skip string
@@ -102,7 +102,7 @@ type Opener func(ctx context.Context, opts OpenOptions) (Source, error)
 // RowError reports one record that could not be read or converted. The run
 // goes on without it.
 type RowError struct {
-	Position string // where the record starts, as in Record.Position
+	Position string // start of the record, in the form of Record.Position
 	Column   string // the column at fault, or "" when the whole row is
 	Err      error
 }

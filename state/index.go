@@ -92,7 +92,7 @@ func (ix *Index) Find(externalID string) (int, bool) {
 // FindNear is Find for callers that look IDs up in roughly ascending
 // order, as in an export sorted by ID. It searches outward from hint, the
 // position FindNear returned for an earlier ID, so an ID a few entries away
-// costs a few comparisons. Any hint in any order gives Find's answer, at
+// costs a few comparisons. Any hint in any order returns the same result as Find, at
 // worst about twice Find's comparisons. When the index does not contain
 // externalID, the position returned is where it would be inserted, a good
 // hint for the next call.

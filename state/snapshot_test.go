@@ -27,7 +27,7 @@ const (
 )
 
 // runSnapshotCrash opens the state file, whose job "crm" has a snapshot,
-// changes it as step says, prints "ready" and waits to be killed:
+// changes it as step selects, prints "ready" and waits to be killed:
 //
 //   - "after-rows": commits acks, a rejection and a deleted rejection
 //     after the snapshot, and writes no new snapshot;

@@ -138,7 +138,7 @@ func TestFullPassSurvivesTwoInterruptions(t *testing.T) {
 	for _, n := range stats.Upserts {
 		extra += int64(n - 1)
 	}
-	// A request answered after the interruption but before the last
+	// A request whose response arrived after the interruption but before the last
 	// checkpoint commit is recorded; only a request cut off on the wire
 	// can be sent twice, and at most one per worker is on the wire.
 	if extra > inFlightAtInterruptions {

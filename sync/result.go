@@ -25,7 +25,7 @@ const (
 	// max_duration; the next run continues with the changes left.
 	OutcomeBudget Outcome = "budget"
 
-	// OutcomeRateLimited: Atlas answered 429 for longer than
+	// OutcomeRateLimited: Atlas responded with 429 for longer than
 	// rate_limit_patience without a success; the next run continues.
 	OutcomeRateLimited Outcome = "rate_limited"
 
@@ -71,7 +71,7 @@ var (
 	// mapped column is missing, for example). Nothing was sent.
 	ErrConfig = errors.New("invalid job configuration")
 
-	// ErrRateLimited: Atlas kept answering 429 past the patience.
+	// ErrRateLimited: Atlas kept responding with 429 past the patience.
 	ErrRateLimited = errors.New("rate limited by atlas")
 
 	// ErrBudget: the run reached max_requests or max_duration.

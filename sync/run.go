@@ -47,7 +47,7 @@ type run struct {
 
 	// stopSending is set when the run must send no further request but
 	// may still read and count the remaining changes: budget reached or
-	// rate limited. stopReason says why.
+	// rate limited. stopReason contains the reason.
 	stopSending atomic.Bool
 	stopOnce    stdsync.Once
 	stopReason  error
@@ -57,7 +57,7 @@ type run struct {
 	failure error
 
 	requests     atomic.Int64 // requests started, for max_requests
-	lastProgress atomic.Int64 // unix nanoseconds of the last non-429 answer
+	lastProgress atomic.Int64 // unix nanoseconds of the last non-429 response
 
 	rowErrorsLogged atomic.Int64
 	retriesLogged   atomic.Int64

@@ -17,7 +17,7 @@ import (
 // exceed 1.
 type Faults struct {
 	// Seed seeds the generator behind the rates, so that a sequential test
-	// sees the same faults on every run.
+	// gets the same faults on every run.
 	Seed int64
 	// ErrorRate is the fraction that gets 500, 502 or 503. The request is
 	// not applied.

@@ -21,7 +21,7 @@ import (
 	atlassync "github.com/atlas-sync/atlas-sync/sync"
 )
 
-// childResult is what a measurement subprocess prints as JSON on stdout.
+// childResult is the JSON document that a measurement subprocess prints on stdout.
 // The parent adds PeakRSS from the subprocess' rusage.
 type childResult struct {
 	Seconds   float64 `json:"seconds"`
